@@ -1,0 +1,82 @@
+import type { BrokerOptions, Middleware } from "moleculer";
+import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
+import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
+import { loadConfig, type AppConfig } from "./shared/config.js";
+import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
+
+/**
+ * Broker options, all from the environment (shared/config.ts).
+ * - TRANSPORTER set: services talk over RabbitMQ; unset: calls stay in process.
+ * - REDIS_URL set: the Redis cacher, shared by every node; unset: memory cacher.
+ * - Durable facts (order created, payment settled) go through @moleculer/channels
+ *   on RabbitMQ queues that survive a consumer being down; in-process without one.
+ */
+export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
+	return {
+		namespace: config.namespace,
+		nodeID: config.nodeId,
+		logger: {
+			type: "Console",
+			options: { level: config.logLevel, formatter: "short", colors: process.stdout.isTTY, moduleColors: false },
+		},
+		logLevel: config.logLevel,
+
+		transporter: config.transporterUrl
+			? {
+					type: "AMQP",
+					// Without these two the transporter serves ~16 requests/s (STACK-NOTES.md):
+					// prefetch 1 and Nagle's algorithm stall every request ~40 ms.
+					options: { url: config.transporterUrl.split(";"), prefetch: 100, socketOptions: { noDelay: true } },
+				}
+			: undefined,
+
+		cacher: config.redisUrl
+			? { type: "Redis", options: { prefix: `${config.namespace}-cache`, ttl: 300, redis: config.redisUrl } }
+			: { type: "Memory", options: { ttl: 300, clone: true } },
+
+		serializer: "JSON",
+		requestTimeout: 10_000,
+		retryPolicy: { enabled: false },
+		maxCallLevel: 100,
+		heartbeatInterval: 5,
+		heartbeatTimeout: 15,
+		contextParamsCloning: false,
+		tracking: { enabled: true, shutdownTimeout: 5000 },
+		disableBalancer: false,
+		registry: { strategy: "RoundRobin", preferLocal: true },
+		circuitBreaker: { enabled: false },
+		bulkhead: { enabled: false },
+		validator: true,
+		errorHandler: undefined,
+		metrics: { enabled: false },
+		tracing: { enabled: false },
+
+		middlewares: [
+			PermissionsMiddleware,
+			// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
+			ChannelsMiddleware({
+				adapter: config.transporterUrl
+					? {
+							type: "AMQP",
+							options: {
+								amqp: {
+									url: config.transporterUrl,
+									socketOptions: { noDelay: true },
+									messageOptions: { persistent: true },
+									queueOptions: { durable: true },
+									exchangeOptions: { durable: true },
+								},
+								maxInFlight: 10,
+								maxRetries: 5,
+								deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
+							},
+						}
+					: "Fake",
+			} as ChannelsOptions) as unknown as Middleware,
+		],
+
+		replCommands: null,
+	};
+}
+
+export default createBrokerOptions();

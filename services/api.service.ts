@@ -1,0 +1,201 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { loadConfig, type AppConfig } from "../shared/config.js";
+import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
+import { ShopClientError } from "../shared/errors.js";
+import { healthProbes, runProbe } from "../shared/health.js";
+import { verifyAccessToken } from "../shared/tokens.js";
+
+type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; originalUrl?: string };
+
+type ApiThis = Service & {
+	config: AppConfig;
+	trackAccess(req: GatewayRequest, res: ServerResponse): void;
+};
+
+/** The services this gateway routes to: readiness fails while one has no live node. */
+const ROUTED_SERVICES = ["auth", "product", "order", "payment", "logs"];
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export interface ErrorBody {
+	error: { code: string; message: string; details?: unknown; requestId?: string };
+}
+
+/** Maps any error to the public error body; a 5xx never carries the cause. */
+export function toErrorResponse(err: Error & { code?: unknown; type?: string; status?: number; data?: unknown }): { status: number; body: ErrorBody["error"] } {
+	if (err.type === "entity.parse.failed") return { status: 400, body: { code: "MALFORMED_JSON", message: "The request body is not valid JSON" } };
+	if (err.type === "entity.too.large") return { status: 413, body: { code: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
+	switch (err.name) {
+		case "ValidationError":
+			return { status: 422, body: { code: "VALIDATION_ERROR", message: "The request has invalid or missing fields", details: err.data } };
+		case "NotFoundError":
+			if (err.type === "NOT_FOUND") return { status: 404, body: { code: "ROUTE_NOT_FOUND", message: "No such route" } };
+			break;
+		case "UnAuthorizedError":
+			return { status: 401, body: { code: "UNAUTHORIZED", message: "Log in to do this" } };
+		case "ServiceNotFoundError":
+		case "ServiceNotAvailableError":
+			return { status: 503, body: { code: "SERVICE_UNAVAILABLE", message: "A service needed for this request is unavailable; try again shortly" } };
+		case "RequestTimeoutError":
+			return { status: 504, body: { code: "TIMEOUT", message: "The request took too long; try again shortly" } };
+	}
+	const status = typeof err.code === "number" ? err.code : 500;
+	if (status >= 400 && status < 500 && (err instanceof ShopClientError || typeof err.type === "string")) {
+		return { status, body: { code: err.type ?? "BAD_REQUEST", message: err.message, details: err.data } };
+	}
+	if (status === 503 && err.type === "SERVICE_UNAVAILABLE") return { status, body: { code: err.type, message: err.message } };
+	return { status: 500, body: { code: "INTERNAL_ERROR", message: "Something went wrong on our side" } };
+}
+
+const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
+	name: "api",
+
+	mixins: [ApiGateway],
+
+	settings: {
+		get port() {
+			return loadConfig().port;
+		},
+		ip: "0.0.0.0",
+		path: "/api",
+		logRequest: "debug",
+		logResponse: "debug",
+		logRequestParams: null,
+		logResponseData: null,
+
+		// A client's X-Request-ID is kept when it is sane, so its own logs and
+		// ours line up; otherwise the gateway makes one.
+		rootCallOptions(options: { requestID?: string }, req: IncomingMessage) {
+			const given = req.headers["x-request-id"];
+			options.requestID = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+		},
+
+		routes: [
+			{
+				path: "/health",
+				mappingPolicy: "restrict",
+				authentication: false,
+				aliases: {
+					"GET live": "api.live",
+					"GET ready": "api.ready",
+				},
+			},
+			{
+				path: "/",
+				mappingPolicy: "restrict",
+				authentication: true,
+				bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+				// Every route a client can call. Who may call it is declared on the
+				// action (`permissions`) and checked where the action runs.
+				aliases: {
+					"POST auth/register": "auth.register",
+					"POST auth/login": "auth.login",
+					"POST auth/refresh": "auth.refresh",
+					"POST auth/logout": "auth.logout",
+					"GET auth/me": "auth.me",
+
+					"GET products": "product.list",
+					"GET products/:id": "product.get",
+					"POST products": "product.create",
+
+					"GET orders": "order.list",
+					"GET orders/:id": "order.get",
+					"POST orders": "order.create",
+
+					"GET payments": "payment.list",
+
+					"GET logs": "logs.list",
+				},
+				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage) {
+					const key = req.headers["idempotency-key"];
+					if (key === undefined) return;
+					if (typeof key !== "string" || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+						throw new ShopClientError("Idempotency-Key must be 1 to 255 printable ASCII characters", 400, "INVALID_IDEMPOTENCY_KEY");
+					}
+					ctx.meta.idempotencyKey = key;
+				},
+			},
+		],
+
+		onError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: Error) {
+			const { status, body } = toErrorResponse(err);
+			if (status >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err);
+			const requestId = req.$ctx?.requestID ?? (res.getHeader("X-Request-ID") as string | undefined);
+			res.statusCode = status;
+			res.setHeader("Content-Type", "application/json; charset=utf-8");
+			if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
+			res.end(JSON.stringify({ error: { ...body, requestId } } satisfies ErrorBody));
+		},
+	},
+
+	actions: {
+		live: {
+			params: {},
+			handler(this: ApiThis) {
+				return { status: "ok", nodeID: this.broker.nodeID, uptimeSeconds: Math.round(process.uptime()) };
+			},
+		},
+
+		ready: {
+			params: {},
+			async handler(this: ApiThis, ctx: Context<unknown, RequestMeta>) {
+				const checks: Record<string, string> = {};
+				const transit = this.broker.transit;
+				if (transit) checks.rabbitmq = transit.connected ? "up" : "down: transporter disconnected";
+				const cacher = this.broker.cacher as unknown as { client?: { ping(): Promise<string> } } | null;
+				if (cacher?.client) checks.redis = await runProbe(() => cacher.client!.ping());
+				for (const [name, probe] of healthProbes(this.broker)) checks[name] = await runProbe(probe);
+				const available = new Set(
+					(this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string }[]).map((s) => s.name),
+				);
+				for (const name of ROUTED_SERVICES) checks[`service:${name}`] = available.has(name) ? "up" : "down: no node runs it";
+				const ready = Object.values(checks).every((state) => state === "up");
+				ctx.meta.$statusCode = ready ? 200 : 503;
+				return { status: ready ? "ok" : "unavailable", checks };
+			},
+		},
+	},
+
+	methods: {
+		async authenticate(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage): Promise<AuthUser | null> {
+			const header = req.headers.authorization;
+			if (!header) return null;
+			const [scheme, token] = header.split(" ");
+			if (scheme !== "Bearer" || !token) throw new ShopClientError("Authorization must be 'Bearer <accessToken>'", 401, "INVALID_TOKEN");
+			return verifyAccessToken(token, this.config.jwtSecret);
+		},
+
+		// Every request, routed or not, ends in one access log entry handed to
+		// the logs service (which buffers it in Redis).
+		httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: (err?: unknown) => void) {
+			this.trackAccess(req, res);
+			return (ApiGateway.methods!.httpHandler as (...args: unknown[]) => unknown).call(this, req, res, next);
+		},
+
+		trackAccess(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+			const started = process.hrtime.bigint();
+			const path = (req.url ?? "").split("?")[0];
+			res.once("finish", () => {
+				const entry: AccessLogEntry = {
+					requestId: req.$ctx?.requestID ?? String(res.getHeader("X-Request-ID") ?? "none"),
+					method: req.method ?? "GET",
+					path,
+					status: res.statusCode,
+					durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+					userId: req.$ctx?.meta.user?.id ?? null,
+					ip: req.socket.remoteAddress ?? null,
+					at: new Date().toISOString(),
+				};
+				this.broker.call("logs.record", entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
+			});
+		},
+	},
+
+	created(this: ApiThis) {
+		this.config = loadConfig();
+	},
+};
+
+export default ApiService;

@@ -1,0 +1,187 @@
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { QueryTypes } from "sequelize";
+import { loadConfig } from "../../shared/config.js";
+import type { AccessLogEntry } from "../../shared/contracts.js";
+import { registerHealthProbe } from "../../shared/health.js";
+import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
+import { logsMigrations } from "./migrations/0001-create-access-logs.js";
+
+export interface ListLogsParams {
+	method?: string;
+	path?: string;
+	status?: number;
+	userId?: string;
+	requestId?: string;
+	since?: Date;
+	limit: number;
+}
+
+type LogsThis = Service &
+	PostgresThis & {
+		buffer: AccessLogBuffer;
+		flushTimer?: NodeJS.Timeout;
+		flushing?: Promise<number>;
+		flush(): Promise<number>;
+		flushBatch(): Promise<number>;
+	};
+
+const BATCH_SIZE = 500;
+
+/**
+ * Access logs are written often and read rarely: the gateway appends each
+ * request's entry to a buffer (a Redis Stream), and a timer moves them to
+ * PostgreSQL in batches. A batch leaves Redis only after PostgreSQL has
+ * committed it.
+ */
+const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
+	name: "logs",
+
+	mixins: [PostgresMixin({ schema: "logs", migrations: logsMigrations })],
+
+	actions: {
+		/** Internal: the gateway hands every request's access log here. */
+		record: {
+			visibility: "public",
+			params: {
+				requestId: { type: "string", max: 128 },
+				method: { type: "string", max: 16 },
+				path: { type: "string", max: 2048 },
+				status: { type: "number", integer: true, min: 100, max: 599 },
+				durationMs: { type: "number", min: 0 },
+				userId: { type: "string", nullable: true, optional: true },
+				ip: { type: "string", nullable: true, optional: true, max: 64 },
+				at: { type: "string", max: 40 },
+			},
+			async handler(this: LogsThis, ctx: Context<AccessLogEntry>): Promise<void> {
+				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
+				await this.buffer.append({ requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at });
+			},
+		},
+
+		list: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				method: { type: "string", optional: true, uppercase: true, max: 16 },
+				path: { type: "string", optional: true, max: 2048 },
+				status: { type: "number", integer: true, optional: true, convert: true, min: 100, max: 599 },
+				userId: { type: "uuid", optional: true },
+				requestId: { type: "string", optional: true, max: 128 },
+				since: { type: "date", optional: true, convert: true },
+				limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true },
+			},
+			async handler(this: LogsThis, ctx: Context<ListLogsParams>): Promise<{ items: AccessLogEntry[] }> {
+				const { method, path, status, userId, requestId, since, limit } = ctx.params;
+				const filters = [
+					method && "method = :method",
+					path && "path LIKE :pathPrefix",
+					status && "status = :status",
+					userId && "user_id = :userId",
+					requestId && "request_id = :requestId",
+					since && "at >= :since",
+				].filter(Boolean);
+				const rows = await this.sequelize.query<{
+					request_id: string;
+					method: string;
+					path: string;
+					status: number;
+					duration_ms: number;
+					user_id: string | null;
+					ip: string | null;
+					at: Date;
+				}>(`SELECT * FROM logs.access_logs ${filters.length ? `WHERE ${filters.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT :limit`, {
+					replacements: {
+						method: method ?? null,
+						pathPrefix: path ? `${path.replace(/[\\%_]/g, "\\$&")}%` : null,
+						status: status ?? null,
+						userId: userId ?? null,
+						requestId: requestId ?? null,
+						since: since ?? null,
+						limit,
+					},
+					type: QueryTypes.SELECT,
+				});
+				return {
+					items: rows.map((r) => ({
+						requestId: r.request_id,
+						method: r.method,
+						path: r.path,
+						status: r.status,
+						durationMs: r.duration_ms,
+						userId: r.user_id,
+						ip: r.ip,
+						at: new Date(r.at).toISOString(),
+					})),
+				};
+			},
+		},
+
+		/** Internal (ops, tests): moves everything buffered to the database now. */
+		flush: {
+			visibility: "public",
+			params: {},
+			async handler(this: LogsThis): Promise<{ flushed: number }> {
+				return { flushed: await this.flush() };
+			},
+		},
+	},
+
+	methods: {
+		flush(this: LogsThis): Promise<number> {
+			// One flush at a time; a caller arriving during a flush waits for it and then runs its own.
+			const run = async () => {
+				let total = 0;
+				for (;;) {
+					const flushed = await this.flushBatch();
+					total += flushed;
+					if (flushed < BATCH_SIZE) return total;
+				}
+			};
+			const previous = this.flushing ?? Promise.resolve(0);
+			const next = previous.catch(() => 0).then(run);
+			this.flushing = next.finally(() => {
+				if (this.flushing === next) this.flushing = undefined;
+			});
+			return next;
+		},
+
+		async flushBatch(this: LogsThis): Promise<number> {
+			const { ids, entries } = await this.buffer.read(BATCH_SIZE);
+			if (!ids.length) return 0;
+			const rows = entries.map((e, i) => ({ ...e, entryId: ids[i] }));
+			await this.sequelize.query(
+				`INSERT INTO logs.access_logs (entry_id, request_id, method, path, status, duration_ms, user_id, ip, at)
+				 SELECT * FROM json_to_recordset(:rows) AS r(
+					"entryId" text, "requestId" text, method text, path text, status smallint, "durationMs" integer, "userId" uuid, ip text, at timestamptz)
+				 ON CONFLICT (entry_id) DO NOTHING`,
+				{ replacements: { rows: JSON.stringify(rows) } },
+			);
+			await this.buffer.ack(ids);
+			return ids.length;
+		},
+	},
+
+	created(this: LogsThis) {
+		const config = loadConfig();
+		this.buffer = config.redisUrl
+			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID)
+			: new MemoryBuffer();
+		registerHealthProbe(this.broker, config.redisUrl ? "redis:logs" : "logs:memory", () => this.buffer.ping());
+	},
+
+	started(this: LogsThis) {
+		const { logsFlushIntervalMs } = loadConfig();
+		this.flushTimer = setInterval(() => {
+			this.flush().catch((err) => this.logger.warn("Access log flush failed; entries stay buffered:", (err as Error).message));
+		}, logsFlushIntervalMs);
+	},
+
+	async stopped(this: LogsThis) {
+		clearInterval(this.flushTimer);
+		await this.flush().catch((err) => this.logger.warn("Final access log flush failed; entries stay buffered:", (err as Error).message));
+		await this.buffer.close();
+	},
+};
+
+export default LogsService;

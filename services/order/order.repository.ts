@@ -1,0 +1,134 @@
+import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Order, OrderLine, OrderStatus } from "../../shared/contracts.js";
+
+interface OrderRow {
+	id: string;
+	user_id: string;
+	status: OrderStatus;
+	currency: string;
+	total_amount: string;
+	request_hash: string;
+	created_at: Date;
+	updated_at: Date;
+}
+
+interface ItemRow {
+	order_id: string;
+	product_id: string;
+	name: string;
+	unit_price: string;
+	quantity: number;
+	line_total: string;
+}
+
+export interface NewOrder {
+	id: string;
+	userId: string;
+	currency: string;
+	totalAmount: number;
+	paymentProvider: string;
+	idempotencyKey: string | null;
+	requestHash: string;
+	items: OrderLine[];
+}
+
+export interface StoredOrder extends Order {
+	requestHash: string;
+}
+
+/** SQL for the `orders` schema; the service decides when, this says how. */
+export class OrderRepository {
+	constructor(private readonly sequelize: Sequelize) {}
+
+	async insert(order: NewOrder, transaction: Transaction): Promise<void> {
+		await this.sequelize.query(
+			`INSERT INTO orders.orders (id, user_id, status, currency, total_amount, payment_provider, idempotency_key, request_hash)
+			 VALUES (:id, :userId, 'pending_payment', :currency, :totalAmount, :paymentProvider, :idempotencyKey, :requestHash)`,
+			{ replacements: { ...order }, transaction },
+		);
+		for (const item of order.items) {
+			await this.sequelize.query(
+				`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total)
+				 VALUES (:orderId, :productId, :name, :unitPrice, :quantity, :lineTotal)`,
+				{ replacements: { orderId: order.id, ...item }, transaction },
+			);
+		}
+		await this.recordTransition(order.id, null, "pending_payment", "order placed", transaction);
+	}
+
+	/** Moves the order only if it is still in `from`; returns false when it was not (already moved). */
+	async transition(orderId: string, from: OrderStatus, to: OrderStatus, reason: string, transaction: Transaction): Promise<boolean> {
+		const [, affected] = await this.sequelize.query(
+			`UPDATE orders.orders SET status = :to, updated_at = now() WHERE id = :orderId AND status = :from`,
+			{ replacements: { orderId, from, to }, type: QueryTypes.UPDATE, transaction },
+		);
+		if (!affected) return false;
+		await this.recordTransition(orderId, from, to, reason, transaction);
+		return true;
+	}
+
+	async findById(id: string, transaction?: Transaction): Promise<StoredOrder | null> {
+		const [row] = await this.sequelize.query<OrderRow>(`SELECT * FROM orders.orders WHERE id = :id`, {
+			replacements: { id },
+			type: QueryTypes.SELECT,
+			transaction,
+		});
+		return row ? (await this.withItems([row], transaction))[0] : null;
+	}
+
+	async findByIdempotencyKey(userId: string, key: string): Promise<StoredOrder | null> {
+		const [row] = await this.sequelize.query<OrderRow>(`SELECT * FROM orders.orders WHERE user_id = :userId AND idempotency_key = :key`, {
+			replacements: { userId, key },
+			type: QueryTypes.SELECT,
+		});
+		return row ? (await this.withItems([row]))[0] : null;
+	}
+
+	async listByUser(userId: string | null, limit: number, offset: number): Promise<{ items: Order[]; total: number }> {
+		const filter = userId ? "WHERE user_id = :userId" : "";
+		const rows = await this.sequelize.query<OrderRow>(`SELECT * FROM orders.orders ${filter} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset`, {
+			replacements: { userId, limit, offset },
+			type: QueryTypes.SELECT,
+		});
+		const [{ count }] = await this.sequelize.query<{ count: string }>(`SELECT count(*) FROM orders.orders ${filter}`, {
+			replacements: { userId },
+			type: QueryTypes.SELECT,
+		});
+		return { items: (await this.withItems(rows)).map(({ requestHash: _hash, ...order }) => order), total: Number(count) };
+	}
+
+	private async recordTransition(orderId: string, from: OrderStatus | null, to: OrderStatus, reason: string, transaction: Transaction) {
+		await this.sequelize.query(
+			`INSERT INTO orders.order_status_history (order_id, from_status, to_status, reason) VALUES (:orderId, :from, :to, :reason)`,
+			{ replacements: { orderId, from, to, reason }, transaction },
+		);
+	}
+
+	private async withItems(rows: OrderRow[], transaction?: Transaction): Promise<StoredOrder[]> {
+		if (!rows.length) return [];
+		const items = await this.sequelize.query<ItemRow>(`SELECT * FROM orders.order_items WHERE order_id IN (:ids) ORDER BY product_id`, {
+			replacements: { ids: rows.map((r) => r.id) },
+			type: QueryTypes.SELECT,
+			transaction,
+		});
+		return rows.map((row) => ({
+			id: row.id,
+			userId: row.user_id,
+			status: row.status,
+			currency: row.currency,
+			totalAmount: Number(row.total_amount),
+			requestHash: row.request_hash,
+			items: items
+				.filter((item) => item.order_id === row.id)
+				.map((item) => ({
+					productId: item.product_id,
+					name: item.name,
+					unitPrice: Number(item.unit_price),
+					quantity: item.quantity,
+					lineTotal: Number(item.line_total),
+				})),
+			createdAt: new Date(row.created_at).toISOString(),
+			updatedAt: new Date(row.updated_at).toISOString(),
+		}));
+	}
+}

@@ -1,0 +1,224 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { UniqueConstraintError } from "sequelize";
+import {
+	Channels,
+	Events,
+	type Order,
+	type OrderCreatedMessage,
+	type OrderLine,
+	type OrderStatus,
+	type OrderStatusEvent,
+	type PaymentInstruction,
+	type PaymentSettledMessage,
+	type Product,
+	type RequestMeta,
+	type ReserveStockParams,
+} from "../../shared/contracts.js";
+import { ConflictError, NotFoundError, UnprocessableError } from "../../shared/errors.js";
+import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
+import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import { orderMigrations } from "./migrations/0001-create-orders.js";
+import { OrderRepository, type StoredOrder } from "./order.repository.js";
+
+export interface CreateOrderParams {
+	items: { productId: string; quantity: number }[];
+	payment: PaymentInstruction;
+}
+
+type OrderContext<P = unknown> = Context<P, RequestMeta>;
+
+type OrderThis = Service &
+	PostgresThis &
+	OutboxThis & {
+		orders: OrderRepository;
+		priceLines(ctx: OrderContext, lines: { productId: string; quantity: number }[]): Promise<{ currency: string; items: OrderLine[] }>;
+		replayIdempotent(ctx: OrderContext, existing: StoredOrder, requestHash: string): Order;
+		announceStatus(order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null): Promise<void>;
+	};
+
+const publicOrder = ({ requestHash: _hash, ...order }: StoredOrder): Order => order;
+
+const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
+	name: "order",
+
+	mixins: [PostgresMixin({ schema: "orders", migrations: orderMigrations }), OutboxMixin({ schema: "orders" })],
+
+	dependencies: ["product"],
+
+	actions: {
+		create: {
+			permissions: ["authenticated"],
+			params: {
+				$$strict: "remove",
+				items: {
+					type: "array",
+					min: 1,
+					max: 50,
+					items: {
+						type: "object",
+						strict: "remove",
+						props: {
+							productId: { type: "string", min: 1, max: 64 },
+							quantity: { type: "number", integer: true, min: 1, max: 1000 },
+						},
+					},
+				},
+				payment: {
+					type: "object",
+					strict: "remove",
+					default: { provider: "simulated", token: "tok_visa" },
+					props: {
+						provider: { type: "enum", values: ["simulated"] },
+						token: { type: "string", min: 1, max: 100, default: "tok_visa" },
+					},
+				},
+			},
+			async handler(this: OrderThis, ctx: OrderContext<CreateOrderParams>): Promise<Order> {
+				const user = ctx.meta.user!;
+				const idempotencyKey = ctx.meta.idempotencyKey ?? null;
+
+				// The same product twice in one request is one line.
+				const quantities = new Map<string, number>();
+				for (const { productId, quantity } of ctx.params.items) quantities.set(productId, (quantities.get(productId) ?? 0) + quantity);
+				const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
+				const requestHash = createHash("sha256").update(JSON.stringify({ lines, payment: ctx.params.payment })).digest("hex");
+
+				if (idempotencyKey) {
+					const existing = await this.orders.findByIdempotencyKey(user.id, idempotencyKey);
+					if (existing) return this.replayIdempotent(ctx, existing, requestHash);
+				}
+
+				const { currency, items } = await this.priceLines(ctx, lines);
+				const orderId = randomUUID();
+				// Reserve first (the product service's own transaction), then record;
+				// if recording fails, give the stock back (a saga, never a
+				// transaction held open across services).
+				await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+				const totalAmount = items.reduce((sum, item) => sum + item.lineTotal, 0);
+				const message: OrderCreatedMessage = {
+					orderId,
+					userId: user.id,
+					amount: totalAmount,
+					currency,
+					payment: ctx.params.payment,
+					createdAt: new Date().toISOString(),
+				};
+				try {
+					await this.withTransaction(async (transaction) => {
+						await this.orders.insert(
+							{ id: orderId, userId: user.id, currency, totalAmount, paymentProvider: ctx.params.payment.provider, idempotencyKey, requestHash, items },
+							transaction,
+						);
+						await this.addToOutbox(transaction, Channels.orderCreated, message);
+					});
+				} catch (err) {
+					await ctx.call("product.release", { orderId });
+					if (err instanceof UniqueConstraintError && idempotencyKey) {
+						// A concurrent request with the same key won the race.
+						const winner = await this.orders.findByIdempotencyKey(user.id, idempotencyKey);
+						if (winner) return this.replayIdempotent(ctx, winner, requestHash);
+					}
+					throw err;
+				}
+				this.relayOutbox().catch((err) => this.logger.warn("Outbox relay after order creation failed; the timer retries:", (err as Error).message));
+				await this.announceStatus({ id: orderId, userId: user.id }, "pending_payment", null);
+
+				ctx.meta.$statusCode = 201;
+				const stored = await this.orders.findById(orderId);
+				return publicOrder(stored!);
+			},
+		},
+
+		list: {
+			permissions: ["authenticated"],
+			params: {
+				$$strict: "remove",
+				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
+			},
+			async handler(this: OrderThis, ctx: OrderContext<{ page: number; pageSize: number }>) {
+				const { page, pageSize } = ctx.params;
+				// Shoppers see their own orders; admins see everyone's.
+				const owner = ctx.meta.user!.role === "admin" ? null : ctx.meta.user!.id;
+				const { items, total } = await this.orders.listByUser(owner, pageSize, (page - 1) * pageSize);
+				return { items, page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
+			},
+		},
+
+		get: {
+			permissions: ["authenticated"],
+			params: { id: { type: "uuid" } },
+			async handler(this: OrderThis, ctx: OrderContext<{ id: string }>): Promise<Order> {
+				const order = await this.orders.findById(ctx.params.id);
+				const user = ctx.meta.user!;
+				// Someone else's order answers exactly like a missing one.
+				if (!order || (order.userId !== user.id && user.role !== "admin")) {
+					throw new NotFoundError("ORDER_NOT_FOUND", `Order ${ctx.params.id} does not exist`);
+				}
+				return publicOrder(order);
+			},
+		},
+	},
+
+	channels: {
+		// Durable, at-least-once: applying a settlement twice changes nothing,
+		// because the order only moves out of `pending_payment` once.
+		[Channels.paymentSettled]: {
+			group: "order",
+			async handler(this: OrderThis, message: PaymentSettledMessage) {
+				const to: OrderStatus = message.status === "succeeded" ? "paid" : "payment_failed";
+				const order = await this.orders.findById(message.orderId);
+				if (!order) {
+					this.logger.error(`Payment ${message.paymentId} settled for unknown order ${message.orderId}`);
+					return;
+				}
+				if (order.status !== "pending_payment") return;
+				// Stock goes back before the order moves, so a crash in between
+				// is retried by redelivery (release is idempotent).
+				if (to === "payment_failed") await this.broker.call("product.release", { orderId: order.id });
+				const moved = await this.withTransaction((transaction) =>
+					this.orders.transition(order.id, "pending_payment", to, message.failureCode ? `payment failed: ${message.failureCode}` : "payment succeeded", transaction),
+				);
+				if (moved) await this.announceStatus(order, to, "pending_payment");
+			},
+		},
+	},
+
+	methods: {
+		async priceLines(this: OrderThis, ctx: OrderContext, lines: { productId: string; quantity: number }[]) {
+			const products = await ctx.call<Product[], { ids: string[] }>("product.getMany", { ids: lines.map((l) => l.productId) });
+			const byId = new Map(products.map((p) => [p.id, p]));
+			const missing = lines.filter((l) => !byId.has(l.productId)).map((l) => l.productId);
+			if (missing.length) throw new NotFoundError("PRODUCT_NOT_FOUND", `Unknown product: ${missing.join(", ")}`, { productIds: missing });
+			const inactive = lines.filter((l) => !byId.get(l.productId)!.active).map((l) => l.productId);
+			if (inactive.length) throw new UnprocessableError("PRODUCT_INACTIVE", "Some products are no longer sold", { productIds: inactive });
+			const currencies = [...new Set(products.map((p) => p.currency))];
+			if (currencies.length > 1) throw new UnprocessableError("CURRENCY_MISMATCH", "All products of an order must share one currency", { currencies });
+			// Prices come from the catalog, never from the client.
+			const items: OrderLine[] = lines.map(({ productId, quantity }) => {
+				const product = byId.get(productId)!;
+				return { productId, name: product.name, unitPrice: product.price, quantity, lineTotal: product.price * quantity };
+			});
+			return { currency: currencies[0], items };
+		},
+
+		replayIdempotent(this: OrderThis, ctx: OrderContext, existing: StoredOrder, requestHash: string): Order {
+			if (existing.requestHash !== requestHash) {
+				throw new ConflictError("IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for a different request", { orderId: existing.id });
+			}
+			ctx.meta.$statusCode = 200;
+			return publicOrder(existing);
+		},
+
+		async announceStatus(this: OrderThis, order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null) {
+			await this.broker.emit<OrderStatusEvent>(Events.orderStatus, { orderId: order.id, userId: order.userId, status, previousStatus, at: new Date().toISOString() });
+		},
+	},
+
+	created(this: OrderThis) {
+		this.orders = new OrderRepository(this.sequelize);
+	},
+};
+
+export default OrderService;

@@ -1,0 +1,108 @@
+import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { StockLine } from "../../shared/contracts.js";
+import { OutOfStockError, type StockShortage } from "../../shared/errors.js";
+
+export interface StockChange {
+	productId: string;
+	available: number;
+	/** The change made the product unavailable (0 left) or available again. */
+	crossedZero: boolean;
+}
+
+/**
+ * Stock levels and reservations in PostgreSQL (schema `inventory`). Every
+ * method runs in one transaction; row locks taken in product-id order keep
+ * concurrent orders for overlapping products from deadlocking.
+ */
+export class Inventory {
+	constructor(private readonly sequelize: Sequelize) {}
+
+	async create(productId: string, available: number, transaction?: Transaction): Promise<void> {
+		await this.sequelize.query(`INSERT INTO inventory.stock_levels (product_id, available) VALUES (:productId, :available)`, {
+			replacements: { productId, available },
+			transaction,
+		});
+	}
+
+	async remove(productId: string): Promise<void> {
+		await this.sequelize.query(`DELETE FROM inventory.stock_levels WHERE product_id = :productId`, { replacements: { productId } });
+	}
+
+	async availability(productIds: string[], transaction?: Transaction): Promise<Map<string, number>> {
+		if (!productIds.length) return new Map();
+		const rows = await this.sequelize.query<{ product_id: string; available: number }>(
+			`SELECT product_id, available FROM inventory.stock_levels WHERE product_id IN (:productIds)`,
+			{ replacements: { productIds }, type: QueryTypes.SELECT, transaction },
+		);
+		return new Map(rows.map((row) => [row.product_id, row.available]));
+	}
+
+	/**
+	 * Reserves every line for the order, all or none. Reserving again for the
+	 * same order changes nothing and returns the current levels.
+	 */
+	async reserve(orderId: string, lines: StockLine[]): Promise<StockChange[]> {
+		const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
+		return this.sequelize.transaction(async (transaction) => {
+			const existing = await this.sequelize.query<{ product_id: string }>(
+				`SELECT product_id FROM inventory.reservations WHERE order_id = :orderId`,
+				{ replacements: { orderId }, type: QueryTypes.SELECT, transaction },
+			);
+			if (existing.length) {
+				const levels = await this.availability(sorted.map((l) => l.productId), transaction);
+				return sorted.map((l) => ({ productId: l.productId, available: levels.get(l.productId) ?? 0, crossedZero: false }));
+			}
+
+			const changes: StockChange[] = [];
+			const shortages: StockShortage[] = [];
+			for (const line of sorted) {
+				const [updated] = await this.sequelize.query<{ available: number }>(
+					`UPDATE inventory.stock_levels
+					    SET available = available - :quantity, updated_at = now()
+					  WHERE product_id = :productId AND available >= :quantity
+					RETURNING available`,
+					{ replacements: { ...line }, type: QueryTypes.SELECT, transaction },
+				);
+				if (updated) {
+					changes.push({ productId: line.productId, available: updated.available, crossedZero: updated.available === 0 });
+				} else {
+					const levels = await this.availability([line.productId], transaction);
+					shortages.push({ productId: line.productId, requested: line.quantity, available: levels.get(line.productId) ?? 0 });
+				}
+			}
+			// Throwing rolls back the lines that did fit.
+			if (shortages.length) throw new OutOfStockError(shortages);
+
+			for (const line of sorted) {
+				await this.sequelize.query(
+					`INSERT INTO inventory.reservations (order_id, product_id, quantity) VALUES (:orderId, :productId, :quantity)`,
+					{ replacements: { orderId, ...line }, transaction },
+				);
+			}
+			return changes;
+		});
+	}
+
+	/** Gives back what the order reserved; releasing twice changes nothing. */
+	async release(orderId: string): Promise<StockChange[]> {
+		return this.sequelize.transaction(async (transaction) => {
+			const released = await this.sequelize.query<{ product_id: string; quantity: number }>(
+				`UPDATE inventory.reservations SET status = 'released', released_at = now()
+				  WHERE order_id = :orderId AND status = 'reserved'
+				RETURNING product_id, quantity`,
+				{ replacements: { orderId }, type: QueryTypes.SELECT, transaction },
+			);
+			released.sort((a, b) => a.product_id.localeCompare(b.product_id));
+			const changes: StockChange[] = [];
+			for (const row of released) {
+				const [updated] = await this.sequelize.query<{ available: number }>(
+					`UPDATE inventory.stock_levels SET available = available + :quantity, updated_at = now()
+					  WHERE product_id = :productId RETURNING available`,
+					{ replacements: { productId: row.product_id, quantity: row.quantity }, type: QueryTypes.SELECT, transaction },
+				);
+				changes.push({ productId: row.product_id, available: updated.available, crossedZero: updated.available === row.quantity });
+			}
+			return changes;
+		});
+	}
+}

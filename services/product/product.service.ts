@@ -1,0 +1,232 @@
+import { randomUUID } from "node:crypto";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import {
+	Events,
+	type Product,
+	type ProductAvailabilityEvent,
+	type ProductChangedEvent,
+	type ProductPage,
+	type ReleaseStockParams,
+	type ReserveStockParams,
+} from "../../shared/contracts.js";
+import { NotFoundError } from "../../shared/errors.js";
+import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
+import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
+import { Inventory, type StockChange } from "./inventory.js";
+import { inventoryMigrations } from "./migrations/0001-create-stock.js";
+
+export interface ListProductsParams {
+	page: number;
+	pageSize: number;
+	q?: string;
+	category?: string;
+	minPrice?: number;
+	maxPrice?: number;
+	sort: "name" | "-name" | "price" | "-price" | "createdAt" | "-createdAt";
+}
+
+export interface CreateProductParams {
+	name: string;
+	description: string;
+	category?: string;
+	price: number;
+	currency: string;
+	stock: number;
+	active: boolean;
+}
+
+interface CatalogAdapter {
+	find(params: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;
+	count(params: { query?: object }): Promise<number>;
+	findById(id: string): Promise<unknown>;
+	findByIds(ids: string[]): Promise<unknown[]>;
+	insert(entity: CatalogDocument): Promise<unknown>;
+	removeById(id: string): Promise<unknown>;
+	entityToObject(entity: unknown): CatalogDocument | Promise<CatalogDocument>;
+}
+
+type ProductThis = Service &
+	PostgresThis & {
+		adapter: CatalogAdapter;
+		inventory: Inventory;
+		toProducts(docs: unknown[]): Promise<Product[]>;
+		announceStockChanges(ctx: Context, changes: StockChange[]): Promise<void>;
+	};
+
+const PRODUCT_FIELDS = ["page", "pageSize", "q", "category", "minPrice", "maxPrice", "sort"];
+
+const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
+	name: "product",
+
+	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations: inventoryMigrations })],
+
+	settings: {
+		maxPageSize: 100,
+	},
+
+	actions: {
+		list: {
+			cache: { keys: PRODUCT_FIELDS },
+			params: {
+				$$strict: "remove",
+				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
+				q: { type: "string", optional: true, trim: true, max: 100 },
+				category: { type: "string", optional: true, trim: true, max: 100 },
+				minPrice: { type: "number", integer: true, min: 0, optional: true, convert: true },
+				maxPrice: { type: "number", integer: true, min: 0, optional: true, convert: true },
+				sort: { type: "enum", values: ["name", "-name", "price", "-price", "createdAt", "-createdAt"], default: "-createdAt" },
+			},
+			async handler(this: ProductThis, ctx: Context<ListProductsParams>): Promise<ProductPage> {
+				const { page, pageSize, q, category, minPrice, maxPrice, sort } = ctx.params;
+				const query: Record<string, unknown> = { active: true };
+				if (q) query.name = new RegExp(q.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
+				if (category) query.category = category;
+				if (minPrice !== undefined || maxPrice !== undefined) {
+					query.price = { ...(minPrice !== undefined && { $gte: minPrice }), ...(maxPrice !== undefined && { $lte: maxPrice }) };
+				}
+				const [docs, total] = await Promise.all([
+					// A tie-breaker on _id keeps pages stable when sort keys are equal.
+					this.adapter.find({ query, sort: [sort, "_id"], offset: (page - 1) * pageSize, limit: pageSize }),
+					this.adapter.count({ query }),
+				]);
+				return { items: await this.toProducts(docs), page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
+			},
+		},
+
+		get: {
+			cache: { keys: ["id"] },
+			params: { id: { type: "string", min: 1, max: 64 } },
+			async handler(this: ProductThis, ctx: Context<{ id: string }>): Promise<Product> {
+				const doc = await this.adapter.findById(ctx.params.id);
+				if (!doc) throw new NotFoundError("PRODUCT_NOT_FOUND", `Product ${ctx.params.id} does not exist`, { productId: ctx.params.id });
+				const [product] = await this.toProducts([doc]);
+				return product;
+			},
+		},
+
+		/** Internal (no route): the catalog entries an order is priced from, fresh, not cached. */
+		getMany: {
+			visibility: "public",
+			params: { ids: { type: "array", items: { type: "string", min: 1, max: 64 }, min: 1, max: 100 } },
+			async handler(this: ProductThis, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
+				return this.toProducts(await this.adapter.findByIds([...new Set(ctx.params.ids)]));
+			},
+		},
+
+		create: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				name: { type: "string", trim: true, min: 1, max: 200 },
+				description: { type: "string", max: 5000, default: "" },
+				category: { type: "string", trim: true, min: 1, max: 100, optional: true },
+				price: { type: "number", integer: true, min: 0, max: 100_000_000 },
+				currency: { type: "string", pattern: /^[A-Z]{3}$/, default: "EUR" },
+				stock: { type: "number", integer: true, min: 0, max: 10_000_000, default: 0 },
+				active: { type: "boolean", default: true },
+			},
+			async handler(this: ProductThis, ctx: Context<CreateProductParams>): Promise<Product> {
+				const { name, description, category, price, currency, stock, active } = ctx.params;
+				const now = new Date();
+				const doc: CatalogDocument = { _id: randomUUID(), name, description, category: category ?? null, price, currency, active, createdAt: now, updatedAt: now };
+				await this.adapter.insert(doc);
+				try {
+					await this.inventory.create(doc._id, stock);
+				} catch (err) {
+					// Two stores, no shared transaction: undo the catalog entry so
+					// that no product exists without a stock level.
+					await this.adapter.removeById(doc._id);
+					throw err;
+				}
+				await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: [doc._id] });
+				const [product] = await this.toProducts([doc]);
+				return product;
+			},
+		},
+
+		/** Internal: reserves every line of an order, all or none (409 OUT_OF_STOCK otherwise). */
+		reserve: {
+			visibility: "public",
+			params: {
+				orderId: { type: "uuid" },
+				lines: {
+					type: "array",
+					min: 1,
+					max: 100,
+					items: {
+						type: "object",
+						strict: "remove",
+						props: { productId: { type: "string", min: 1, max: 64 }, quantity: { type: "number", integer: true, min: 1, max: 1000 } },
+					},
+				},
+			},
+			async handler(this: ProductThis, ctx: Context<ReserveStockParams>): Promise<StockChange[]> {
+				const changes = await this.inventory.reserve(ctx.params.orderId, ctx.params.lines);
+				await this.announceStockChanges(ctx, changes);
+				return changes;
+			},
+		},
+
+		/** Internal: compensation when an order cannot go on (payment failed, order not stored). */
+		release: {
+			visibility: "public",
+			params: { orderId: { type: "uuid" } },
+			async handler(this: ProductThis, ctx: Context<ReleaseStockParams>): Promise<StockChange[]> {
+				const changes = await this.inventory.release(ctx.params.orderId);
+				await this.announceStockChanges(ctx, changes);
+				return changes;
+			},
+		},
+	},
+
+	events: {
+		// Broadcast, so that every product node cleans its cache (the memory
+		// cacher is per node; the Redis one is shared and cleaning twice is harmless).
+		[Events.productChanged]: {
+			params: { productIds: { type: "array", items: "string" } },
+			async handler(this: ProductThis) {
+				await this.broker.cacher?.clean(`${this.fullName}.**`);
+			},
+		},
+	},
+
+	methods: {
+		async toProducts(this: ProductThis, docs: unknown[]): Promise<Product[]> {
+			const entries = await Promise.all(docs.map((doc) => this.adapter.entityToObject(doc)));
+			const stock = await this.inventory.availability(entries.map((e) => e._id));
+			return entries.map((e) => ({
+				id: e._id,
+				name: e.name,
+				description: e.description,
+				category: e.category ?? null,
+				price: e.price,
+				currency: e.currency,
+				active: e.active,
+				available: stock.get(e._id) ?? 0,
+				createdAt: new Date(e.createdAt).toISOString(),
+				updatedAt: new Date(e.updatedAt).toISOString(),
+			}));
+		},
+
+		async announceStockChanges(this: ProductThis, ctx: Context, changes: StockChange[]) {
+			if (!changes.length) return;
+			await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: changes.map((c) => c.productId) });
+			const crossed = changes.filter((c) => c.crossedZero);
+			if (!crossed.length) return;
+			const docs = await Promise.all((await this.adapter.findByIds(crossed.map((c) => c.productId))).map((d) => this.adapter.entityToObject(d)));
+			const names = new Map(docs.map((d) => [d._id, d.name]));
+			for (const change of crossed) {
+				const event = change.available === 0 ? Events.productUnavailable : Events.productBackInStock;
+				await ctx.emit<ProductAvailabilityEvent>(event, { productId: change.productId, name: names.get(change.productId) ?? change.productId, available: change.available });
+			}
+		},
+	},
+
+	created(this: ProductThis) {
+		this.inventory = new Inventory(this.sequelize);
+	},
+};
+
+export default ProductService;

@@ -1,0 +1,114 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Server as SocketServer } from "socket.io";
+import { loadConfig, type AppConfig } from "../../shared/config.js";
+import {
+	Events,
+	type AuthUser,
+	type Notification,
+	type OrderStatusEvent,
+	type PaymentStatusEvent,
+	type ProductAvailabilityEvent,
+} from "../../shared/contracts.js";
+import { registerHealthProbe } from "../../shared/health.js";
+import { verifyAccessToken } from "../../shared/tokens.js";
+
+type WebsocketThis = Service & {
+	config: AppConfig;
+	http: HttpServer;
+	io: SocketServer;
+	notify<T>(rooms: string[], event: string, data: T): void;
+};
+
+export const rooms = {
+	user: (userId: string) => `user:${userId}`,
+	admins: "admins",
+};
+
+/**
+ * Delivers notifications to people over socket.io. A client authenticates in
+ * the handshake with its access token (`auth: { token }`); a shopper joins its
+ * own room, an admin also joins the admins' room.
+ */
+const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
+	name: "websocket",
+
+	actions: {
+		/** Where clients connect; the port is the bound one (WS_PORT=0 picks a free port). */
+		info: {
+			params: {},
+			handler(this: WebsocketThis): { port: number; connections: number } {
+				return { port: (this.http.address() as AddressInfo).port, connections: this.io.engine.clientsCount };
+			},
+		},
+	},
+
+	events: {
+		[Events.orderStatus]: {
+			handler(this: WebsocketThis, ctx: Context<OrderStatusEvent>) {
+				this.notify([rooms.user(ctx.params.userId), rooms.admins], Events.orderStatus, ctx.params);
+			},
+		},
+		[Events.paymentStatus]: {
+			handler(this: WebsocketThis, ctx: Context<PaymentStatusEvent>) {
+				this.notify([rooms.user(ctx.params.userId), rooms.admins], Events.paymentStatus, ctx.params);
+			},
+		},
+		[Events.productUnavailable]: {
+			handler(this: WebsocketThis, ctx: Context<ProductAvailabilityEvent>) {
+				this.notify([rooms.admins], Events.productUnavailable, ctx.params);
+			},
+		},
+		[Events.productBackInStock]: {
+			handler(this: WebsocketThis, ctx: Context<ProductAvailabilityEvent>) {
+				this.notify([rooms.admins], Events.productBackInStock, ctx.params);
+			},
+		},
+	},
+
+	methods: {
+		notify<T>(this: WebsocketThis, targetRooms: string[], event: string, data: T) {
+			const notification: Notification<T> = { id: randomUUID(), event, data, at: new Date().toISOString() };
+			this.io.to(targetRooms).emit(event, notification);
+		},
+	},
+
+	created(this: WebsocketThis) {
+		this.config = loadConfig();
+		this.http = createServer();
+		this.io = new SocketServer(this.http, { serveClient: false, cors: { origin: true } });
+		this.io.use((socket, next) => {
+			const token = socket.handshake.auth?.token;
+			if (typeof token !== "string" || !token) return next(new Error("UNAUTHORIZED"));
+			verifyAccessToken(token, this.config.jwtSecret)
+				.then((user) => {
+					socket.data.user = user;
+					next();
+				})
+				.catch(() => next(new Error("INVALID_TOKEN")));
+		});
+		this.io.on("connection", (socket) => {
+			const user = socket.data.user as AuthUser;
+			void socket.join(user.role === "admin" ? [rooms.user(user.id), rooms.admins] : [rooms.user(user.id)]);
+		});
+		registerHealthProbe(this.broker, "websocket", async () => {
+			if (!this.http.listening) throw new Error("not listening");
+		});
+	},
+
+	async started(this: WebsocketThis) {
+		await new Promise<void>((resolve, reject) => {
+			this.http.once("error", reject);
+			this.http.listen(this.config.wsPort, () => resolve());
+		});
+		this.logger.info(`socket.io listening on port ${(this.http.address() as AddressInfo).port}`);
+	},
+
+	async stopped(this: WebsocketThis) {
+		await new Promise<void>((resolve) => this.io.close(() => resolve()));
+	},
+};
+
+export default WebsocketService;

@@ -1,0 +1,147 @@
+/**
+ * Every setting comes from the environment and is validated here, once, with a
+ * message that names the variable. An unset server URL means "embedded": the
+ * process starts a stand-in (server.ts) or, for the transporter, calls locally.
+ */
+
+export const ALL_SERVICES = ["api", "auth", "product", "order", "payment", "logs", "websocket"] as const;
+export type ServiceName = (typeof ALL_SERVICES)[number];
+
+export const DEV_JWT_SECRET = "dev-only-secret-change-me-dev-only-secret";
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AppConfig {
+	nodeEnv: "development" | "production" | "test";
+	namespace: string;
+	nodeId?: string;
+	services: ServiceName[];
+	/** AMQP URL of RabbitMQ; undefined runs every call in process. */
+	transporterUrl?: string;
+	redisUrl?: string;
+	databaseUrl?: string;
+	mongoUrl?: string;
+	jwtSecret: string;
+	accessTokenTtlSeconds: number;
+	refreshTokenTtlSeconds: number;
+	port: number;
+	wsPort: number;
+	logLevel: LogLevel;
+	adminEmail?: string;
+	adminPassword?: string;
+	logsFlushIntervalMs: number;
+	dataDir: string;
+}
+
+export class ConfigError extends Error {
+	constructor(readonly problems: string[]) {
+		super(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+		this.name = "ConfigError";
+	}
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): AppConfig {
+	const problems: string[] = [];
+	const read = (name: string): string | undefined => {
+		const value = env[name]?.trim();
+		return value ? value : undefined;
+	};
+
+	const url = (name: string, protocols: string[]): string | undefined => {
+		const value = read(name);
+		if (value === undefined) return undefined;
+		// RabbitMQ accepts a ";"-separated list of cluster URLs; each must be valid.
+		for (const part of value.split(";").filter(Boolean)) {
+			let parsed: URL;
+			try {
+				parsed = new URL(part);
+			} catch {
+				problems.push(`${name} is not a valid URL: "${part}"`);
+				continue;
+			}
+			if (!protocols.includes(parsed.protocol)) {
+				problems.push(`${name} must use ${protocols.map((p) => `${p}//`).join(" or ")}, got "${parsed.protocol}//"`);
+			}
+		}
+		return value;
+	};
+
+	const integer = (name: string, fallback: number, min: number, max: number): number => {
+		const value = read(name);
+		if (value === undefined) return fallback;
+		const parsed = Number(value);
+		if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+			problems.push(`${name} must be an integer between ${min} and ${max}, got "${value}"`);
+			return fallback;
+		}
+		return parsed;
+	};
+
+	const nodeEnvRaw = read("NODE_ENV") ?? "development";
+	if (!["development", "production", "test"].includes(nodeEnvRaw)) {
+		problems.push(`NODE_ENV must be development, production or test, got "${nodeEnvRaw}"`);
+	}
+	const nodeEnv = (["development", "production", "test"].includes(nodeEnvRaw) ? nodeEnvRaw : "development") as AppConfig["nodeEnv"];
+
+	const servicesRaw = read("SERVICES");
+	let services: ServiceName[] = [...ALL_SERVICES];
+	if (servicesRaw) {
+		const names = servicesRaw.split(",").map((s) => s.trim()).filter(Boolean);
+		const unknown = names.filter((n) => !(ALL_SERVICES as readonly string[]).includes(n));
+		if (unknown.length) problems.push(`SERVICES names unknown services: ${unknown.join(", ")} (known: ${ALL_SERVICES.join(", ")})`);
+		services = names.filter((n): n is ServiceName => (ALL_SERVICES as readonly string[]).includes(n));
+		if (!services.length && !unknown.length) problems.push("SERVICES is set but lists no service");
+	}
+
+	const logLevelRaw = read("LOG_LEVEL") ?? "info";
+	if (!(LOG_LEVELS as readonly string[]).includes(logLevelRaw)) {
+		problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevelRaw}"`);
+	}
+
+	const jwtSecret = read("JWT_SECRET") ?? DEV_JWT_SECRET;
+	if (nodeEnv === "production") {
+		if (jwtSecret === DEV_JWT_SECRET) problems.push("JWT_SECRET must be set in production (the built-in development secret is refused)");
+		else if (jwtSecret.length < 32) problems.push("JWT_SECRET must be at least 32 characters in production");
+	}
+
+	const config: AppConfig = {
+		nodeEnv,
+		namespace: read("NAMESPACE") ?? "shop",
+		nodeId: read("NODE_ID"),
+		services,
+		transporterUrl: url("TRANSPORTER", ["amqp:", "amqps:"]),
+		redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
+		databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
+		mongoUrl: url("MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+		jwtSecret,
+		accessTokenTtlSeconds: integer("ACCESS_TOKEN_TTL_SECONDS", 15 * 60, 10, 24 * 3600),
+		refreshTokenTtlSeconds: integer("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, 60, 365 * 24 * 3600),
+		port: integer("PORT", 3000, 0, 65535),
+		wsPort: integer("WS_PORT", 3001, 0, 65535),
+		logLevel: ((LOG_LEVELS as readonly string[]).includes(logLevelRaw) ? logLevelRaw : "info") as LogLevel,
+		adminEmail: read("ADMIN_EMAIL"),
+		adminPassword: read("ADMIN_PASSWORD"),
+		logsFlushIntervalMs: integer("LOGS_FLUSH_INTERVAL_MS", 1000, 50, 3_600_000),
+		dataDir: read("DATA_DIR") ?? ".data",
+	};
+
+	if (nodeEnv === "production") {
+		const missing = (
+			[
+				["TRANSPORTER", config.transporterUrl],
+				["REDIS_URL", config.redisUrl],
+				["DATABASE_URL", config.databaseUrl],
+				["MONGO_URL", config.mongoUrl],
+			] as const
+		).filter(([, value]) => !value);
+		for (const [name] of missing) problems.push(`${name} must be set in production (embedded stand-ins are for development only)`);
+	}
+	if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
+		problems.push("ADMIN_PASSWORD must be at least 8 characters");
+	}
+
+	if (problems.length) throw new ConfigError(problems);
+	return config;
+}

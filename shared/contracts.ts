@@ -1,0 +1,207 @@
+/**
+ * What crosses a service boundary: action params and results, event payloads
+ * and durable channel messages. Both the caller and the callee import these.
+ */
+
+export type Role = "customer" | "admin";
+
+/** The authenticated caller, set by the gateway (or websocket) from the access token. */
+export interface AuthUser {
+	id: string;
+	email: string;
+	role: Role;
+}
+
+/** `ctx.meta` as the gateway fills it. */
+export interface RequestMeta {
+	user?: AuthUser;
+	idempotencyKey?: string;
+	$statusCode?: number;
+	$responseHeaders?: Record<string, string>;
+}
+
+// ---- auth -----------------------------------------------------------------
+
+export interface PublicUser {
+	id: string;
+	email: string;
+	name: string;
+	role: Role;
+	createdAt: string;
+}
+
+export interface AuthTokens {
+	accessToken: string;
+	refreshToken: string;
+	expiresIn: number;
+	user: PublicUser;
+}
+
+// ---- product / inventory ---------------------------------------------------
+
+export interface Product {
+	id: string;
+	name: string;
+	description: string;
+	category: string | null;
+	/** Integer minor units (cents). */
+	price: number;
+	/** ISO 4217. */
+	currency: string;
+	active: boolean;
+	/** Units that can still be ordered. */
+	available: number;
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface ProductPage {
+	items: Product[];
+	page: number;
+	pageSize: number;
+	total: number;
+	totalPages: number;
+}
+
+export interface StockLine {
+	productId: string;
+	quantity: number;
+}
+
+export interface ReserveStockParams {
+	orderId: string;
+	lines: StockLine[];
+}
+
+export interface ReleaseStockParams {
+	orderId: string;
+}
+
+// ---- order -----------------------------------------------------------------
+
+export const ORDER_STATUSES = ["pending_payment", "paid", "payment_failed", "cancelled"] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export interface PaymentInstruction {
+	provider: "simulated";
+	token: string;
+}
+
+export interface OrderLine {
+	productId: string;
+	name: string;
+	unitPrice: number;
+	quantity: number;
+	lineTotal: number;
+}
+
+export interface Order {
+	id: string;
+	userId: string;
+	status: OrderStatus;
+	currency: string;
+	totalAmount: number;
+	items: OrderLine[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+// ---- payment ---------------------------------------------------------------
+
+export type PaymentStatus = "processing" | "succeeded" | "failed" | "pending";
+
+export interface Payment {
+	id: string;
+	orderId: string;
+	userId: string;
+	amount: number;
+	currency: string;
+	provider: string;
+	status: PaymentStatus;
+	failureCode: string | null;
+	providerReference: string | null;
+	createdAt: string;
+	updatedAt: string;
+}
+
+// ---- logs ------------------------------------------------------------------
+
+export interface AccessLogEntry {
+	requestId: string;
+	method: string;
+	path: string;
+	status: number;
+	durationMs: number;
+	userId: string | null;
+	ip: string | null;
+	at: string;
+}
+
+// ---- durable channels (RabbitMQ, at-least-once; consumers are idempotent) ----
+
+export const Channels = {
+	orderCreated: "orders.created",
+	paymentSettled: "payments.settled",
+} as const;
+
+export interface OrderCreatedMessage {
+	orderId: string;
+	userId: string;
+	amount: number;
+	currency: string;
+	payment: PaymentInstruction;
+	createdAt: string;
+}
+
+export interface PaymentSettledMessage {
+	paymentId: string;
+	orderId: string;
+	userId: string;
+	status: Extract<PaymentStatus, "succeeded" | "failed">;
+	failureCode: string | null;
+}
+
+// ---- notifications (Moleculer events; at-most-once, to people) ---------------
+
+export const Events = {
+	productChanged: "product.changed",
+	productUnavailable: "product.unavailable",
+	productBackInStock: "product.backInStock",
+	orderStatus: "order.status",
+	paymentStatus: "payment.status",
+} as const;
+
+export interface ProductChangedEvent {
+	productIds: string[];
+}
+
+export interface ProductAvailabilityEvent {
+	productId: string;
+	name: string;
+	available: number;
+}
+
+export interface OrderStatusEvent {
+	orderId: string;
+	userId: string;
+	status: OrderStatus;
+	previousStatus: OrderStatus | null;
+	at: string;
+}
+
+export interface PaymentStatusEvent {
+	paymentId: string;
+	orderId: string;
+	userId: string;
+	status: PaymentStatus;
+	failureCode: string | null;
+	at: string;
+}
+
+/** What a socket.io client receives: the fact, with an id to ask for what it missed. */
+export interface Notification<T> {
+	id: string;
+	event: string;
+	data: T;
+	at: string;
+}

@@ -1,0 +1,140 @@
+import type { Service, ServiceSchema } from "moleculer";
+import { QueryTypes, Sequelize, type Transaction } from "sequelize";
+import { Umzug, type MigrationParams, type UmzugStorage } from "umzug";
+import { loadConfig } from "../config.js";
+import { registerHealthProbe } from "../health.js";
+
+/**
+ * A service that owns PostgreSQL data gets its own schema (auth, orders,
+ * payments, inventory, logs) in the shared database, its own connection pool
+ * and its own migrations, run at start under an advisory lock so that several
+ * replicas starting together migrate once.
+ */
+export interface Migration {
+	name: string;
+	up(params: MigrationParams<Sequelize>): Promise<void>;
+	down(params: MigrationParams<Sequelize>): Promise<void>;
+}
+
+export interface PostgresMixinOptions {
+	schema: string;
+	migrations: Migration[];
+	/** Defines the service's sequelize models on its connection. */
+	defineModels?: (sequelize: Sequelize, schema: string) => void;
+	poolSize?: number;
+}
+
+export interface PostgresThis {
+	sequelize: Sequelize;
+	withTransaction<T>(work: (transaction: Transaction) => Promise<T>): Promise<T>;
+}
+
+export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSchema> {
+	return {
+		methods: {
+			withTransaction<T>(this: Service & PostgresThis, work: (transaction: Transaction) => Promise<T>): Promise<T> {
+				return this.sequelize.transaction(work);
+			},
+		},
+
+		created(this: Service) {
+			const service = this as Service & PostgresThis;
+			const { databaseUrl } = loadConfig();
+			if (!databaseUrl) throw new Error(`Service "${this.name}" needs PostgreSQL: set DATABASE_URL`);
+			service.sequelize = new Sequelize(databaseUrl, {
+				dialect: "postgres",
+				logging: false,
+				pool: { max: options.poolSize ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
+				define: { schema: options.schema, underscored: true, timestamps: true },
+			});
+			options.defineModels?.(service.sequelize, options.schema);
+			registerHealthProbe(this.broker, `postgres:${options.schema}`, () => service.sequelize.query("SELECT 1", { type: QueryTypes.SELECT }));
+		},
+
+		async started(this: Service) {
+			await migrate((this as Service & PostgresThis).sequelize, options);
+		},
+
+		async stopped(this: Service) {
+			await (this as Service & PostgresThis).sequelize.close();
+		},
+	};
+}
+
+export async function migrate(sequelize: Sequelize, options: Pick<PostgresMixinOptions, "schema" | "migrations">): Promise<void> {
+	const { schema } = options;
+	const lockKey = `moleculer-shop:migrations:${schema}`;
+	// The lock and every migration share one transaction: replicas starting
+	// together wait for each other, and a start-up's migrations commit together
+	// or not at all. (It also keeps PGlite, which shares one session between
+	// connections, from waiting on itself.)
+	await sequelize.transaction(async (lockTx) => {
+		await sequelize.query("SELECT pg_advisory_xact_lock(hashtext(:lockKey))", { replacements: { lockKey }, transaction: lockTx });
+		await sequelize.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`, { transaction: lockTx });
+		const umzug = new Umzug<Sequelize>({
+			migrations: options.migrations.map((m) => ({ name: m.name, up: m.up, down: m.down })),
+			context: sequelize,
+			storage: new TransactionalStorage(sequelize, schema, lockTx),
+			logger: undefined,
+		});
+		runningTransaction.set(sequelize, lockTx);
+		try {
+			await umzug.up();
+		} finally {
+			runningTransaction.delete(sequelize);
+		}
+	});
+}
+
+const runningTransaction = new WeakMap<Sequelize, Transaction>();
+
+/** The transaction a migration must pass to every query it makes. */
+export function migrationTransaction(sequelize: Sequelize): Transaction {
+	const tx = runningTransaction.get(sequelize);
+	if (!tx) throw new Error("migrationTransaction() called outside a migration run");
+	return tx;
+}
+
+/** Runs one migration's SQL statements in the migration transaction. */
+export async function runSql(sequelize: Sequelize, statements: string[]): Promise<void> {
+	const transaction = migrationTransaction(sequelize);
+	for (const sql of statements) await sequelize.query(sql, { transaction });
+}
+
+/** umzug's record of applied migrations, kept in the migration transaction. */
+class TransactionalStorage implements UmzugStorage<Sequelize> {
+	private readonly table: string;
+
+	constructor(
+		private readonly sequelize: Sequelize,
+		schema: string,
+		private readonly transaction: Transaction,
+	) {
+		this.table = `"${schema}".schema_migrations`;
+	}
+
+	async logMigration({ name }: { name: string }): Promise<void> {
+		await this.ensureTable();
+		await this.sequelize.query(`INSERT INTO ${this.table} (name) VALUES (:name)`, { replacements: { name }, transaction: this.transaction });
+	}
+
+	async unlogMigration({ name }: { name: string }): Promise<void> {
+		await this.ensureTable();
+		await this.sequelize.query(`DELETE FROM ${this.table} WHERE name = :name`, { replacements: { name }, transaction: this.transaction });
+	}
+
+	async executed(): Promise<string[]> {
+		await this.ensureTable();
+		const rows = await this.sequelize.query<{ name: string }>(`SELECT name FROM ${this.table} ORDER BY applied_at, name`, {
+			type: QueryTypes.SELECT,
+			transaction: this.transaction,
+		});
+		return rows.map((row) => row.name);
+	}
+
+	private async ensureTable(): Promise<void> {
+		await this.sequelize.query(`CREATE TABLE IF NOT EXISTS ${this.table} (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`, {
+			transaction: this.transaction,
+		});
+	}
+}
