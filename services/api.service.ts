@@ -28,8 +28,11 @@ export function toErrorResponse(err: Error & { code?: unknown; type?: string; st
 	if (err.type === "entity.parse.failed") return { status: 400, body: { code: "MALFORMED_JSON", message: "The request body is not valid JSON" } };
 	if (err.type === "entity.too.large") return { status: 413, body: { code: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
 	switch (err.name) {
-		case "ValidationError":
-			return { status: 422, body: { code: "VALIDATION_ERROR", message: "The request has invalid or missing fields", details: err.data } };
+		case "ValidationError": {
+			const fields = Array.isArray(err.data) ? (err.data as { field: string; type: string; message: string }[]) : [];
+			const details = fields.map(({ field, type, message }) => ({ field, type, message }));
+			return { status: 422, body: { code: "VALIDATION_ERROR", message: "The request has invalid or missing fields", details } };
+		}
 		case "NotFoundError":
 			if (err.type === "NOT_FOUND") return { status: 404, body: { code: "ROUTE_NOT_FOUND", message: "No such route" } };
 			break;

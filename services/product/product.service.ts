@@ -131,7 +131,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 				const { name, description, category, price, currency, stock, active } = ctx.params;
 				const now = new Date();
 				const doc: CatalogDocument = { _id: randomUUID(), name, description, category: category ?? null, price, currency, active, createdAt: now, updatedAt: now };
-				await this.adapter.insert(doc);
+				const inserted = await this.adapter.insert(doc);
 				try {
 					await this.inventory.create(doc._id, stock);
 				} catch (err) {
@@ -141,7 +141,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 					throw err;
 				}
 				await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: [doc._id] });
-				const [product] = await this.toProducts([doc]);
+				const [product] = await this.toProducts([inserted]);
 				return product;
 			},
 		},

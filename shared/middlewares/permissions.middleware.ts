@@ -21,8 +21,9 @@ export const PermissionsMiddleware: Middleware = {
 		if (!permissions?.length) return handler;
 		return function checkPermissions(ctx: Context<unknown, RequestMeta>) {
 			const user = ctx.meta.user;
-			if (!user) throw new UnauthorizedError("UNAUTHORIZED", "Log in to do this");
-			if (permissions.includes("admin") && user.role !== "admin") throw new ForbiddenError("Only admins can do this");
+			// Rejected, not thrown: callers of broker.call expect a promise either way.
+			if (!user) return Promise.reject(new UnauthorizedError("UNAUTHORIZED", "Log in to do this"));
+			if (permissions.includes("admin") && user.role !== "admin") return Promise.reject(new ForbiddenError("Only admins can do this"));
 			return handler(ctx);
 		};
 	},

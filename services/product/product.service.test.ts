@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import type { ServiceBroker } from "moleculer";
+import { QueryTypes, Sequelize } from "sequelize";
+import { Events, type Product, type ProductPage } from "../../shared/contracts.js";
+import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
+import ProductService from "./product.service.js";
+
+describe("product service", () => {
+	let env: TestEnvironment;
+	let broker: ServiceBroker;
+	let db: Sequelize;
+	const asAdmin = { meta: { user: testUsers.admin } };
+	const unavailable: unknown[] = [];
+
+	beforeAll(async () => {
+		env = await createTestEnvironment();
+		broker = await startBroker(env, [
+			ProductService,
+			{ name: "listener", events: { [Events.productUnavailable]: { handler: (ctx: { params: unknown }) => void unavailable.push(ctx.params) } } },
+		]);
+		db = new Sequelize(env.databaseUrl, { logging: false });
+	});
+
+	afterAll(async () => {
+		await db.close();
+		await broker.stop();
+		await env.drop();
+	});
+
+	const create = (params: Record<string, unknown>) => broker.call<Product, Record<string, unknown>>("product.create", params, asAdmin);
+
+	it("creates a product with its stock, and only for admins", async () => {
+		const product = await create({ name: "Kettle", price: 4500, stock: 7, category: "equipment" });
+		expect(product).toMatchObject({ name: "Kettle", price: 4500, currency: "EUR", available: 7, active: true });
+		await expect(broker.call("product.create", { name: "X", price: 1 }, { meta: { user: testUsers.alice } })).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
+		await expect(broker.call("product.create", { name: "X", price: 1 })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+	});
+
+	it("rejects bad input without writing anything", async () => {
+		const before = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
+		for (const bad of [{ name: "", price: 1 }, { name: "A", price: 1.5 }, { name: "A", price: -1 }, { name: "A", price: "10" }, { name: "A", price: 1, currency: "euro" }]) {
+			await expect(create(bad)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+		}
+		const after = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
+		expect(after.total).toBe(before.total);
+	});
+
+	it("answers an unknown id with PRODUCT_NOT_FOUND", async () => {
+		await expect(broker.call("product.get", { id: randomUUID() })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
+	});
+
+	it("lists with filters, sorting and pages", async () => {
+		await create({ name: "Mug blue", price: 1000, stock: 1, category: "cups" });
+		await create({ name: "Mug red", price: 1200, stock: 1, category: "cups" });
+		await create({ name: "Mug green", price: 1400, stock: 1, category: "cups" });
+		const cups = await broker.call<ProductPage, object>("product.list", { category: "cups", sort: "-price", pageSize: 2 });
+		expect(cups.total).toBe(3);
+		expect(cups.totalPages).toBe(2);
+		expect(cups.items.map((p) => p.name)).toEqual(["Mug green", "Mug red"]);
+		const second = await broker.call<ProductPage, object>("product.list", { category: "cups", sort: "-price", pageSize: 2, page: 2 });
+		expect(second.items.map((p) => p.name)).toEqual(["Mug blue"]);
+		const cheap = await broker.call<ProductPage, object>("product.list", { q: "mug", maxPrice: 1200, sort: "price" });
+		expect(cheap.items.map((p) => p.name)).toEqual(["Mug blue", "Mug red"]);
+	});
+
+	it("serves reads from the cache and cleans it when stock changes", async () => {
+		const product = await create({ name: "Cached grinder", price: 8900, stock: 3 });
+		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(3);
+		// Written behind the service's back: a cached read does not see it...
+		await db.query(`UPDATE inventory.stock_levels SET available = 2 WHERE product_id = :id`, { replacements: { id: product.id } });
+		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(3);
+		// ...until the service itself changes the stock, which cleans the cache.
+		await broker.call("product.reserve", { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] });
+		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(1);
+	});
+
+	it("reserves all lines or none, and releasing gives the stock back once", async () => {
+		const a = await create({ name: "Line A", price: 100, stock: 5 });
+		const b = await create({ name: "Line B", price: 100, stock: 1 });
+		const orderId = randomUUID();
+		await expect(
+			broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 2 }] }),
+		).rejects.toMatchObject({ code: 409, type: "OUT_OF_STOCK", data: { shortages: [{ productId: b.id, requested: 2, available: 1 }] } });
+		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(5);
+
+		await broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 1 }] });
+		// The same order reserving again changes nothing.
+		await broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 1 }] });
+		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(3);
+		expect(unavailable).toContainEqual({ productId: b.id, name: "Line B", available: 0 });
+
+		await broker.call("product.release", { orderId });
+		await broker.call("product.release", { orderId });
+		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(5);
+		expect((await broker.call<Product, object>("product.get", { id: b.id })).available).toBe(1);
+	});
+
+	it("never sells a unit twice: 40 concurrent reservations for 6 units", async () => {
+		const product = await create({ name: "Scarce", price: 100, stock: 6 });
+		const results = await Promise.allSettled(
+			Array.from({ length: 40 }, () => broker.call("product.reserve", { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] })),
+		);
+		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(6);
+		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected")) expect(r.reason).toMatchObject({ type: "OUT_OF_STOCK" });
+		const [{ available, reserved }] = await db.query<{ available: number; reserved: string }>(
+			`SELECT s.available, (SELECT sum(quantity) FROM inventory.reservations r WHERE r.product_id = s.product_id) AS reserved
+			   FROM inventory.stock_levels s WHERE s.product_id = :id`,
+			{ replacements: { id: product.id }, type: QueryTypes.SELECT },
+		);
+		expect(available).toBe(0);
+		expect(Number(reserved)).toBe(6);
+	});
+});

@@ -1,0 +1,5 @@
+import { register } from "tsx/esm/api";
+
+register();
+const { tearDownServers } = await import("./servers-teardown.ts");
+export default tearDownServers;
