@@ -144,6 +144,16 @@ export const Channels = {
 	paymentSettled: "payments.settled",
 } as const;
 
+/**
+ * Who consumes each durable channel (the @moleculer/channels group). The
+ * publisher declares these queues too, so a message published before its
+ * consumer has ever started waits in the queue instead of being dropped.
+ */
+export const ChannelConsumers = {
+	[Channels.orderCreated]: ["payment"],
+	[Channels.paymentSettled]: ["order"],
+} as const satisfies Record<string, readonly string[]>;
+
 export interface OrderCreatedMessage {
 	orderId: string;
 	userId: string;

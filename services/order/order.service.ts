@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
 import {
+	ChannelConsumers,
 	Channels,
 	Events,
 	type Order,
@@ -42,7 +43,7 @@ const publicOrder = ({ requestHash: _hash, ...order }: StoredOrder): Order => or
 const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
-	mixins: [PostgresMixin({ schema: "orders", migrations: orderMigrations }), OutboxMixin({ schema: "orders" })],
+	mixins: [PostgresMixin({ schema: "orders", migrations: orderMigrations }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
 
 	dependencies: ["product"],
 

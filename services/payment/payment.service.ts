@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
 import {
+	ChannelConsumers,
 	Channels,
 	Events,
 	type OrderCreatedMessage,
@@ -56,7 +57,7 @@ const toPayment = (row: PaymentRow): Payment => ({
 const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	name: "payment",
 
-	mixins: [PostgresMixin({ schema: "payments", migrations: paymentMigrations }), OutboxMixin({ schema: "payments" })],
+	mixins: [PostgresMixin({ schema: "payments", migrations: paymentMigrations }), OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } })],
 
 	actions: {
 		list: {

@@ -1,5 +1,7 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import { loadConfig } from "../config.js";
+import { declareDurableQueues } from "../durable-queues.js";
 import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
@@ -40,13 +42,15 @@ export interface OutboxThis {
 
 export interface OutboxOptions {
 	schema: string;
+	/** The channels this service publishes, with their consumer groups (ChannelConsumers). */
+	publishes: Record<string, readonly string[]>;
 	relayIntervalMs?: number;
 	batchSize?: number;
 }
 
 type This = Service & PostgresThis & OutboxThis & { outboxTimer?: NodeJS.Timeout; outboxRelaying?: Promise<number> };
 
-export function OutboxMixin({ schema, relayIntervalMs = 2000, batchSize = 100 }: OutboxOptions): Partial<ServiceSchema> {
+export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSize = 100 }: OutboxOptions): Partial<ServiceSchema> {
 	return {
 		methods: {
 			async addToOutbox(this: This, transaction: Transaction, channel: string, payload: object) {
@@ -66,8 +70,10 @@ export function OutboxMixin({ schema, relayIntervalMs = 2000, batchSize = 100 }:
 			},
 		},
 
-		started(this: Service) {
+		async started(this: Service) {
 			const service = this as This;
+			const { transporterUrl } = loadConfig();
+			if (transporterUrl) await declareDurableQueues(transporterUrl, this.broker.namespace, publishes);
 			service.outboxTimer = setInterval(() => {
 				service.relayOutbox().catch((err) => service.logger.warn("Outbox relay failed; retrying on the next tick:", (err as Error).message));
 			}, relayIntervalMs);
