@@ -69,9 +69,14 @@ describe("product service", () => {
 		// Written behind the service's back: a cached read does not see it...
 		await db.query(`UPDATE inventory.stock_levels SET available = 2 WHERE product_id = :id`, { replacements: { id: product.id } });
 		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(3);
+		const listed = async () => (await broker.call<ProductPage, object>("product.list", { q: "Cached grinder" })).items[0].available;
+		expect(await listed()).toBe(2);
+		await db.query(`UPDATE inventory.stock_levels SET available = 5 WHERE product_id = :id`, { replacements: { id: product.id } });
+		expect(await listed()).toBe(2);
 		// ...until the service itself changes the stock, which cleans the cache.
 		await broker.call("product.reserve", { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] });
-		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(1);
+		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(4);
+		expect(await listed()).toBe(4);
 	});
 
 	it("reserves all lines or none, and releasing gives the stock back once", async () => {

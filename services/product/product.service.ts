@@ -184,10 +184,11 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	events: {
 		// Broadcast, so that every product node cleans its cache (the memory
 		// cacher is per node; the Redis one is shared and cleaning twice is harmless).
+		// Only the changed products' entries and the lists go; other products stay cached.
 		[Events.productChanged]: {
 			params: { productIds: { type: "array", items: "string" } },
-			async handler(this: ProductThis) {
-				await this.broker.cacher?.clean(`${this.fullName}.**`);
+			async handler(this: ProductThis, ctx: Context<ProductChangedEvent>) {
+				await this.broker.cacher?.clean([...ctx.params.productIds.map((id) => `${this.fullName}.get:${id}`), `${this.fullName}.list:**`]);
 			},
 		},
 	},
