@@ -37,6 +37,11 @@ const BATCH_SIZE = 500;
 const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	name: "logs",
 
+	settings: {
+		/** Entries another flusher read and left unacknowledged this long are taken over (it is presumed dead). */
+		claimIdleMs: 30_000,
+	},
+
 	mixins: [PostgresMixin({ schema: "logs", migrations: logsMigrations })],
 
 	actions: {
@@ -48,14 +53,16 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 				method: { type: "string", max: 16 },
 				path: { type: "string", max: 2048 },
 				status: { type: "number", integer: true, min: 100, max: 599 },
-				durationMs: { type: "number", min: 0 },
-				userId: { type: "string", nullable: true, optional: true },
+				// Shaped like the columns they go to: an entry PostgreSQL would refuse
+				// would fail its whole batch on every flush, and no log would leave Redis.
+				durationMs: { type: "number", min: 0, max: 2_147_483_647 },
+				userId: { type: "uuid", nullable: true, optional: true },
 				ip: { type: "string", nullable: true, optional: true, max: 64 },
-				at: { type: "string", max: 40 },
+				at: { type: "date", convert: true },
 			},
-			async handler(this: LogsThis, ctx: Context<AccessLogEntry>): Promise<void> {
+			async handler(this: LogsThis, ctx: Context<Omit<AccessLogEntry, "at"> & { at: Date }>): Promise<void> {
 				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
-				await this.buffer.append({ requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at });
+				await this.buffer.append({ requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at: at.toISOString() });
 			},
 		},
 
@@ -165,7 +172,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	created(this: LogsThis) {
 		const config = loadConfig();
 		this.buffer = config.redisUrl
-			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID)
+			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID, undefined, this.settings.claimIdleMs)
 			: new MemoryBuffer();
 		registerHealthProbe(this.broker, config.redisUrl ? "redis:logs" : "logs:memory", () => this.buffer.ping());
 	},
