@@ -48,7 +48,7 @@ export interface OutboxOptions {
 	batchSize?: number;
 }
 
-type This = Service & PostgresThis & OutboxThis & { outboxTimer?: NodeJS.Timeout; outboxRelaying?: Promise<number> };
+type This = Service & PostgresThis & OutboxThis & { outboxTimer?: NodeJS.Timeout; outboxRelaying?: Promise<number>; outboxRelayAgain?: boolean };
 
 export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSize = 100 }: OutboxOptions): Partial<ServiceSchema> {
 	return {
@@ -61,9 +61,23 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 			},
 
 			relayOutbox(this: This): Promise<number> {
-				// One relay at a time per service instance; a caller arriving
-				// during a run waits for that run instead of starting another.
-				this.outboxRelaying ??= publishPending(this, this.sequelize, schema, batchSize).finally(() => {
+				// One relay at a time per service instance. A caller arriving
+				// during a run (its row may have committed after the run's
+				// SELECT) makes the run go round once more instead of waiting
+				// for the next tick.
+				if (this.outboxRelaying) {
+					this.outboxRelayAgain = true;
+					return this.outboxRelaying;
+				}
+				const relay = async () => {
+					let published = 0;
+					do {
+						this.outboxRelayAgain = false;
+						published += await publishPending(this, this.sequelize, schema, batchSize);
+					} while (this.outboxRelayAgain);
+					return published;
+				};
+				this.outboxRelaying = relay().finally(() => {
 					this.outboxRelaying = undefined;
 				});
 				return this.outboxRelaying;
