@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
 
 /**
  * docker-compose.yml, as Docker Compose itself reads it (`docker compose
@@ -13,8 +14,8 @@ import { fileURLToPath } from "node:url";
  * its own container, production mode, and a JWT secret that only ever comes
  * from the environment.
  *
- * Needs the Docker CLI with its compose plugin; without them the tests fail
- * (never skip), saying so.
+ * Needs `docker compose` or Debian's `docker-compose`; without either the
+ * tests fail (never skip), saying so.
  */
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const COMPOSE_FILE = join(ROOT, "docker-compose.yml");
@@ -58,34 +59,42 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 	return result;
 }
 
-let composeChecked = false;
-/** Fails, with what to install, when `docker` or its compose plugin is missing. */
-function requireDockerCompose(): void {
-	if (composeChecked) return;
-	const result = spawnSync("docker", ["compose", "version"], { env: childEnv({}), encoding: "utf8", timeout: 30_000 });
-	if ((result.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
-		throw new Error(
-			"The `docker` command is missing, so docker-compose.yml cannot be checked. Install the Docker CLI with its compose plugin " +
-				"(`docker compose version` must answer; `docker compose config` needs no Docker engine).",
-		);
-	}
-	if (result.error) throw new Error(`\`docker compose version\` could not run: ${result.error.message}`);
-	if (result.status !== 0) {
-		throw new Error(
-			"`docker` is installed but its compose plugin (Docker Compose v2) is not, so docker-compose.yml cannot be checked. " +
-				`Install the compose plugin (\`docker compose version\` must answer). docker said: ${(result.stderr || result.stdout).trim()}`,
-		);
-	}
-	composeChecked = true;
+interface ComposeTool {
+	command: string;
+	args: string[];
+	/** Compose v2 prints JSON when asked; v1 (Debian's docker-compose) prints YAML. */
+	json: boolean;
 }
 
-/** `docker compose ... config --format json` with only the variables given (plus PATH, HOME, DOCKER_CONFIG). */
-function composeConfig(env: Record<string, string>): Run {
-	requireDockerCompose();
-	const args = ["compose", "--project-directory", ROOT, "--env-file", EMPTY_ENV_FILE, "-f", COMPOSE_FILE, "config", "--format", "json"];
-	const result = spawnSync("docker", args, { cwd: ROOT, env: childEnv(env), encoding: "utf8", timeout: 60_000 });
-	if (result.error) throw new Error(`\`docker ${args.join(" ")}\` could not run: ${result.error.message}`);
-	return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+let tool: ComposeTool | undefined;
+/**
+ * `docker compose` (v2 plugin) when present, else Debian's `docker-compose`
+ * (v1.29, which reads the same file); fails, saying what to install, when
+ * neither answers.
+ */
+function composeTool(): ComposeTool {
+	if (tool) return tool;
+	const answers = (command: string, args: string[]) => spawnSync(command, args, { env: childEnv({}), encoding: "utf8", timeout: 30_000 }).status === 0;
+	if (answers("docker", ["compose", "version"])) tool = { command: "docker", args: ["compose"], json: true };
+	else if (answers("docker-compose", ["version"])) tool = { command: "docker-compose", args: [], json: false };
+	else {
+		throw new Error(
+			"Neither `docker compose` (the Docker CLI's compose plugin) nor `docker-compose` answers, so docker-compose.yml cannot be checked. " +
+				"Install one (on Debian: `apt-get install docker-compose`); `config` needs no Docker engine.",
+		);
+	}
+	return tool;
+}
+
+/** `docker compose ... config` with only the variables given (plus PATH, HOME, DOCKER_CONFIG), parsed. */
+function composeConfig(env: Record<string, string>): Run & { parsed?: ComposeConfig } {
+	const { command, args: prefix, json } = composeTool();
+	const args = [...prefix, "--project-directory", ROOT, "--env-file", EMPTY_ENV_FILE, "-f", COMPOSE_FILE, "config", ...(json ? ["--format", "json"] : [])];
+	const result = spawnSync(command, args, { cwd: ROOT, env: childEnv(env), encoding: "utf8", timeout: 60_000 });
+	if (result.error) throw new Error(`\`${command} ${args.join(" ")}\` could not run: ${result.error.message}`);
+	const run: Run & { parsed?: ComposeConfig } = { status: result.status, stdout: result.stdout, stderr: result.stderr };
+	if (run.status === 0) run.parsed = (json ? JSON.parse(run.stdout) : parseYaml(run.stdout)) as ComposeConfig;
+	return run;
 }
 
 let cached: ComposeConfig | undefined;
@@ -93,7 +102,7 @@ function loadComposeConfig(): ComposeConfig {
 	if (cached) return cached;
 	const run = composeConfig({ JWT_SECRET: SECRET });
 	if (run.status !== 0) throw new Error(`docker compose config exited with ${run.status}:\n${run.stderr}`);
-	cached = JSON.parse(run.stdout) as ComposeConfig;
+	cached = run.parsed!;
 	return cached;
 }
 
@@ -111,7 +120,7 @@ describe("docker-compose.yml", () => {
 	it("is accepted by `docker compose config` when JWT_SECRET is set", () => {
 		const run = composeConfig({ JWT_SECRET: SECRET });
 		expect({ status: run.status, stderr: run.status === 0 ? "" : run.stderr }).toEqual({ status: 0, stderr: "" });
-		expect(() => JSON.parse(run.stdout)).not.toThrow();
+		expect(run.parsed?.services).toEqual(expect.any(Object));
 	});
 
 	it("is refused without JWT_SECRET, naming it", () => {
