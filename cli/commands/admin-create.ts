@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Command } from "commander";
+import { ServiceBroker } from "moleculer";
+import { createBrokerOptions } from "../../moleculer.config.js";
+import { loadConfig } from "../../shared/config.js";
+import type { PublicUser } from "../../shared/contracts.js";
+import { adminCredentials, CliError, positiveInteger, type CliIO } from "../common.js";
+
+interface AdminCreateOptions {
+	email?: string;
+	password?: string;
+	name?: string;
+	timeout: number;
+	verbose?: boolean;
+}
+
+/** The URL without its password, for messages. */
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/g, "//$1:***@");
+
+export function adminCreateCommand(program: Command, io: CliIO): void {
+	program
+		.command("admin:create")
+		.description("Create an admin account (joins the cluster as a Moleculer node over TRANSPORTER and calls auth.ensureAdmin)")
+		.option("--email <email>", "the admin's email (default: ADMIN_EMAIL)")
+		.option("--password <password>", "the admin's password, at least 8 characters (default: ADMIN_PASSWORD)")
+		.option("--name <name>", "the admin's display name")
+		.option("--timeout <seconds>", "how long to wait for the cluster and its auth service", positiveInteger, 20)
+		.option("--verbose", "show the broker's own log")
+		.action(async (opts: AdminCreateOptions) => {
+			const { email, password } = adminCredentials(opts, io);
+			const config = loadConfig(io.env);
+			if (!config.transporterUrl) {
+				throw new CliError("NO_TRANSPORTER", "admin:create joins the cluster as a Moleculer node: set TRANSPORTER to the cluster's RabbitMQ URL (amqp://...)");
+			}
+			const broker = new ServiceBroker({
+				...createBrokerOptions(config),
+				// Its own node id, so it never collides with a node of the cluster on this host.
+				nodeID: `cli-${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+				// The command owns its lifecycle: no process.exit(0) from the broker on a signal.
+				skipProcessEventRegistration: true,
+				...(opts.verbose ? {} : { logger: false }),
+			});
+			try {
+				await within(
+					opts.timeout * 1000,
+					(async () => {
+						await broker.start();
+						await broker.waitForServices(["auth"], opts.timeout * 1000);
+					})(),
+					() =>
+						new CliError(
+							"CLUSTER_UNAVAILABLE",
+							`no auth service answered within ${opts.timeout} s on ${redact(config.transporterUrl!)} (namespace "${config.namespace}"): is the cluster running?`,
+						),
+				);
+				const params = { email, password, ...(opts.name ? { name: opts.name } : {}) };
+				const { created, user } = await broker.call<{ created: boolean; user: PublicUser }, typeof params>("auth.ensureAdmin", params);
+				if (created) io.out(`Created admin ${user.email} (${user.id}).`);
+				else if (user.role === "admin") io.out(`The admin ${user.email} already exists; nothing changed.`);
+				else throw new CliError("NOT_AN_ADMIN", `${user.email} already has an account with the role ${user.role}; it was not made an admin`);
+			} finally {
+				await within(10_000, broker.stop(), () => new CliError("STOP_TIMEOUT", "the broker did not stop within 10 s"));
+				// Moleculer debounces its INFO broadcast by a second and leaves that
+				// timer running after stop(); cancel it so a host process (a test) is not held.
+				(broker.localServiceChanged as unknown as { cancel?: () => void }).cancel?.();
+			}
+		});
+}
+
+/** `promise`, or the error `onTimeout` makes when it takes longer than `ms`. */
+async function within<T>(ms: number, promise: Promise<T>, onTimeout: () => Error): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	try {
+		return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
