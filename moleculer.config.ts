@@ -79,4 +79,6 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 	};
 }
 
-export default createBrokerOptions();
+// A function, which moleculer-runner calls, so that importing this file never
+// reads the environment: server.ts reports a bad setting by name instead.
+export default () => createBrokerOptions();
