@@ -169,6 +169,13 @@ describe("auth service", () => {
 		await expect(login({ email: "boss@example.com", password: "other-password" })).rejects.toMatchObject({ type: "INVALID_CREDENTIALS" });
 	});
 
+	it("ensureAdmin refuses an email that belongs to a customer, and leaves the customer as it was", async () => {
+		await broker.call("auth.register", { email: "shopper-first@example.com", password: "shopper-password", name: "Shopper" });
+		await expect(broker.call("auth.ensureAdmin", { email: "shopper-first@example.com", password: "admin-password" })).rejects.toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
+		const session = await login({ email: "shopper-first@example.com", password: "shopper-password" });
+		expect(session.user.role).toBe("customer");
+	});
+
 	it("registration makes customers only: a role sent by the client is ignored", async () => {
 		const result = await register({ email: "sneaky@example.com", password: "password-1", name: "Sneaky", role: "admin" });
 		expect(result.user.role).toBe("customer");

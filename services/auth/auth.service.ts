@@ -113,6 +113,8 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 			params: { ...credentials, name: { type: "string", min: 1, max: 100, default: "Administrator" } },
 			async handler(this: AuthThis, ctx: Context<Required<EnsureAdminParams>>): Promise<{ created: boolean; user: PublicUser }> {
 				const existing = await this.findByEmail(ctx.params.email);
+				// Never promotes a shopper's account behind its owner's back.
+				if (existing && existing.role !== "admin") throw new ConflictError("EMAIL_TAKEN", "This email belongs to a customer account, not an admin");
 				if (existing) return { created: false, user: existing.toPublic() };
 				const role: Role = "admin";
 				const user = await User.create({
