@@ -55,10 +55,14 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 						),
 				);
 				const params = { email, password, ...(opts.name ? { name: opts.name } : {}) };
-				const { created, user } = await broker.call<{ created: boolean; user: PublicUser }, typeof params>("auth.ensureAdmin", params);
-				if (created) io.out(`Created admin ${user.email} (${user.id}).`);
-				else if (user.role === "admin") io.out(`The admin ${user.email} already exists; nothing changed.`);
-				else throw new CliError("NOT_AN_ADMIN", `${user.email} already has an account with the role ${user.role}; it was not made an admin`);
+				const { created, user } = await broker
+					.call<{ created: boolean; user: PublicUser }, typeof params>("auth.ensureAdmin", params)
+					.catch((err: { type?: string }) => {
+						// auth refuses to turn a shopper's account into an admin.
+						if (err.type === "EMAIL_TAKEN") throw new CliError("NOT_AN_ADMIN", `${email} already has an account with the role customer; it was not made an admin`);
+						throw err;
+					});
+				io.out(created ? `Created admin ${user.email} (${user.id}).` : `The admin ${user.email} already exists; nothing changed.`);
 			} finally {
 				await within(10_000, broker.stop(), () => new CliError("STOP_TIMEOUT", "the broker did not stop within 10 s"));
 				// Moleculer debounces its INFO broadcast by a second and leaves that
