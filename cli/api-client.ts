@@ -1,5 +1,4 @@
-import type { AccessLogEntry, AuthTokens, Order, Product, ProductPage } from "../shared/contracts.js";
-import type { DEMO_PRODUCTS } from "../shared/seed/demo-catalog.js";
+import type { AccessLogEntry, AuthTokens, CreateProductParams, Order, Product, ProductPage } from "../shared/contracts.js";
 
 /**
  * An HTTP client for the shop's public API (`/api`), shared by the CLI and the
@@ -9,8 +8,9 @@ import type { DEMO_PRODUCTS } from "../shared/seed/demo-catalog.js";
 
 export const DEFAULT_API_URL = "http://localhost:3000/api";
 
-/** What POST /api/products takes (the shape the demo catalog is written in). */
-export type NewProduct = (typeof DEMO_PRODUCTS)[number];
+/** What POST /api/products takes; the fields with defaults may be left out. */
+export type NewProduct = Omit<CreateProductParams, "description" | "currency" | "stock" | "active"> &
+	Partial<Pick<CreateProductParams, "description" | "currency" | "stock" | "active">>;
 
 export interface ReadinessReport {
 	status: "ok" | "unavailable";

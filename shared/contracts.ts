@@ -30,6 +30,27 @@ export interface PublicUser {
 	createdAt: string;
 }
 
+export interface RegisterParams {
+	email: string;
+	password: string;
+	name: string;
+}
+
+export interface LoginParams {
+	email: string;
+	password: string;
+}
+
+export interface RefreshParams {
+	refreshToken: string;
+}
+
+export interface EnsureAdminParams {
+	email: string;
+	password: string;
+	name?: string;
+}
+
 export interface AuthTokens {
 	accessToken: string;
 	refreshToken: string;
@@ -63,6 +84,26 @@ export interface ProductPage {
 	totalPages: number;
 }
 
+export interface ListProductsParams {
+	page: number;
+	pageSize: number;
+	q?: string;
+	category?: string;
+	minPrice?: number;
+	maxPrice?: number;
+	sort: "name" | "-name" | "price" | "-price" | "createdAt" | "-createdAt";
+}
+
+export interface CreateProductParams {
+	name: string;
+	description: string;
+	category?: string;
+	price: number;
+	currency: string;
+	stock: number;
+	active: boolean;
+}
+
 export interface StockLine {
 	productId: string;
 	quantity: number;
@@ -85,6 +126,11 @@ export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export interface PaymentInstruction {
 	provider: "simulated";
 	token: string;
+}
+
+export interface CreateOrderParams {
+	items: { productId: string; quantity: number }[];
+	payment: PaymentInstruction;
 }
 
 export interface OrderLine {
@@ -135,6 +181,16 @@ export interface AccessLogEntry {
 	userId: string | null;
 	ip: string | null;
 	at: string;
+}
+
+export interface ListLogsParams {
+	method?: string;
+	path?: string;
+	status?: number;
+	userId?: string;
+	requestId?: string;
+	since?: Date;
+	limit: number;
 }
 
 // ---- durable channels (RabbitMQ, at-least-once; consumers are idempotent) ----

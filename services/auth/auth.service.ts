@@ -2,31 +2,13 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Op, UniqueConstraintError, where, fn, col } from "sequelize";
 import { loadConfig, type AppConfig } from "../../shared/config.js";
-import type { AuthTokens, PublicUser, RequestMeta, Role } from "../../shared/contracts.js";
+import type { AuthTokens, EnsureAdminParams, LoginParams, PublicUser, RefreshParams, RegisterParams, RequestMeta, Role } from "../../shared/contracts.js";
 import { ConflictError, NotFoundError, UnauthorizedError } from "../../shared/errors.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { signAccessToken } from "../../shared/tokens.js";
 import { authMigrations } from "./migrations/0001-create-users.js";
 import { defineAuthModels, Session, User } from "./models.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./password.js";
-
-export interface RegisterParams {
-	email: string;
-	password: string;
-	name: string;
-}
-export interface LoginParams {
-	email: string;
-	password: string;
-}
-export interface RefreshParams {
-	refreshToken: string;
-}
-export interface EnsureAdminParams {
-	email: string;
-	password: string;
-	name?: string;
-}
 
 type AuthThis = Service &
 	PostgresThis & {

@@ -1,21 +1,11 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
 import { loadConfig } from "../../shared/config.js";
-import type { AccessLogEntry } from "../../shared/contracts.js";
+import type { AccessLogEntry, ListLogsParams } from "../../shared/contracts.js";
 import { registerHealthProbe } from "../../shared/health.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
 import { logsMigrations } from "./migrations/0001-create-access-logs.js";
-
-export interface ListLogsParams {
-	method?: string;
-	path?: string;
-	status?: number;
-	userId?: string;
-	requestId?: string;
-	since?: Date;
-	limit: number;
-}
 
 type LogsThis = Service &
 	PostgresThis & {

@@ -10,7 +10,7 @@ import {
 	type OrderLine,
 	type OrderStatus,
 	type OrderStatusEvent,
-	type PaymentInstruction,
+	type CreateOrderParams,
 	type PaymentSettledMessage,
 	type Product,
 	type RequestMeta,
@@ -21,11 +21,6 @@ import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.j
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { orderMigrations } from "./migrations/0001-create-orders.js";
 import { OrderRepository, type StoredOrder } from "./order.repository.js";
-
-export interface CreateOrderParams {
-	items: { productId: string; quantity: number }[];
-	payment: PaymentInstruction;
-}
 
 type OrderContext<P = unknown> = Context<P, RequestMeta>;
 

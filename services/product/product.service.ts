@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import {
 	Events,
+	type CreateProductParams,
+	type ListProductsParams,
 	type Product,
 	type ProductAvailabilityEvent,
 	type ProductChangedEvent,
@@ -15,26 +17,6 @@ import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.m
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
 import { Inventory, type StockChange } from "./inventory.js";
 import { inventoryMigrations } from "./migrations/0001-create-stock.js";
-
-export interface ListProductsParams {
-	page: number;
-	pageSize: number;
-	q?: string;
-	category?: string;
-	minPrice?: number;
-	maxPrice?: number;
-	sort: "name" | "-name" | "price" | "-price" | "createdAt" | "-createdAt";
-}
-
-export interface CreateProductParams {
-	name: string;
-	description: string;
-	category?: string;
-	price: number;
-	currency: string;
-	stock: number;
-	active: boolean;
-}
 
 interface CatalogAdapter {
 	find(params: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;

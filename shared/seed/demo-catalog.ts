@@ -1,6 +1,5 @@
 import type { ServiceBroker } from "moleculer";
-import type { AuthUser, Product, ProductPage } from "../contracts.js";
-import type { CreateProductParams } from "../../services/product/product.service.js";
+import type { AuthUser, CreateProductParams, Product, ProductPage } from "../contracts.js";
 
 /** A small catalog so a newcomer has something to browse and order. */
 export const DEMO_PRODUCTS: Omit<CreateProductParams, "active">[] = [
