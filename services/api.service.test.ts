@@ -72,6 +72,16 @@ describe("api gateway", () => {
 				headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
 				body: JSON.stringify({ name: "Gateway mug", price: 900, stock: 2 }),
 			});
+		// Who may call is checked before the params: an anonymous caller learns nothing of an admin action.
+		const anonymousEmpty = await fetch(`${base}/products`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+		expect(anonymousEmpty.status).toBe(401);
+		expect(JSON.stringify(await anonymousEmpty.json())).not.toMatch(/price|name/);
+		const customerEmpty = await fetch(`${base}/products`, {
+			method: "POST",
+			headers: { "content-type": "application/json", authorization: `Bearer ${await tokenFor(testUsers.alice)}` },
+			body: "{}",
+		});
+		expect(customerEmpty.status).toBe(403);
 		expect((await create()).status).toBe(401);
 		expect((await create(await tokenFor(testUsers.alice))).status).toBe(403);
 		expect((await create(await tokenFor(testUsers.admin))).status).toBe(200);

@@ -6,6 +6,7 @@ import { loadConfig, type AppConfig } from "../shared/config.js";
 import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
 import { ShopClientError } from "../shared/errors.js";
 import { healthProbes, runProbe } from "../shared/health.js";
+import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import { verifyAccessToken } from "../shared/tokens.js";
 
 type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; originalUrl?: string };
@@ -89,6 +90,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				path: "/",
 				mappingPolicy: "restrict",
 				authentication: true,
+				authorization: true,
 				bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
 				// Every route a client can call. Who may call it is declared on the
 				// action (`permissions`) and checked where the action runs.
@@ -168,6 +170,14 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 			const [scheme, token] = header.split(" ");
 			if (scheme !== "Bearer" || !token) throw new ShopClientError("Authorization must be 'Bearer <accessToken>'", 401, "INVALID_TOKEN");
 			return verifyAccessToken(token, this.config.jwtSecret);
+		},
+
+		// The action's own `permissions`, checked before the call: the action's
+		// node checks them again (PermissionsMiddleware), but only after
+		// Moleculer's validator and cacher have run.
+		async authorize(this: ApiThis, ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage & { $action?: { permissions?: Permission[] } }) {
+			const refused = permissionError(req.$action?.permissions, ctx.meta.user);
+			if (refused) throw refused;
 		},
 
 		// Every request, routed or not, ends in one access log entry handed to

@@ -246,6 +246,10 @@ describe("the system across processes", () => {
 			expect(JSON.stringify(result.body)).not.toMatch(/at .*\.(ts|js):\d+/);
 		}
 		expect((await http("POST", "/products", { token: shopper.accessToken, body: { name: "Sneaky", price: 1 } })).status).toBe(403);
+		// Refused before validation, across processes too: no field list for an anonymous caller.
+		const anonymous = await http("POST", "/products", { body: {} });
+		expect({ status: anonymous.status, code: anonymous.body.error.code, details: anonymous.body.error.details }).toEqual({ status: 401, code: "UNAUTHORIZED", details: undefined });
+		expect((await http("GET", "/logs?limit=abc", { token: shopper.accessToken })).status).toBe(403);
 		expect((await http("POST", "/auth/register", { body: { email: "not-an-email", password: "long enough", name: "x" } })).body.error.code).toBe("VALIDATION_ERROR");
 
 		expect(await countRows("orders.orders")).toBe(ordersBefore);
