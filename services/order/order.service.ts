@@ -30,8 +30,14 @@ type OrderThis = Service &
 		orders: OrderRepository;
 		priceLines(ctx: OrderContext, lines: { productId: string; quantity: number }[]): Promise<{ currency: string; items: OrderLine[] }>;
 		replayIdempotent(ctx: OrderContext, existing: StoredOrder, requestHash: string): Order;
+		releaseStock(orderId: string): Promise<void>;
 		announceStatus(order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null): Promise<void>;
 	};
+
+const isClientError = (err: unknown) => {
+	const status = (err as { code?: unknown }).code;
+	return typeof status === "number" && status >= 400 && status < 500;
+};
 
 const publicOrder = ({ requestHash: _hash, ...order }: StoredOrder): Order => order;
 
@@ -90,7 +96,14 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				// Reserve first (the product service's own transaction), then record;
 				// if recording fails, give the stock back (a saga, never a
 				// transaction held open across services).
-				await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+				try {
+					await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+				} catch (err) {
+					// A 4xx (out of stock, bad line) reserved nothing; anything else
+					// (a timeout, a lost reply) may have reserved: give it back.
+					if (!isClientError(err)) await this.releaseStock(orderId);
+					throw err;
+				}
 				const totalAmount = items.reduce((sum, item) => sum + item.lineTotal, 0);
 				const message: OrderCreatedMessage = {
 					orderId,
@@ -109,7 +122,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 						await this.addToOutbox(transaction, Channels.orderCreated, message);
 					});
 				} catch (err) {
-					await ctx.call("product.release", { orderId });
+					await this.releaseStock(orderId);
 					if (err instanceof UniqueConstraintError && idempotencyKey) {
 						// A concurrent request with the same key won the race.
 						const winner = await this.orders.findByIdempotencyKey(user.id, idempotencyKey);
@@ -197,6 +210,13 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				return { productId, name: product.name, unitPrice: product.price, quantity, lineTotal: product.price * quantity };
 			});
 			return { currency: currencies[0], items };
+		},
+
+		/** Compensation: never hides the error that made it necessary. */
+		async releaseStock(this: OrderThis, orderId: string) {
+			await this.broker.call("product.release", { orderId }).catch((err: Error) => {
+				this.logger.error(`Stock of order ${orderId} could not be released; it stays reserved until released by hand:`, err.message);
+			});
 		},
 
 		replayIdempotent(this: OrderThis, ctx: OrderContext, existing: StoredOrder, requestHash: string): Order {

@@ -34,6 +34,7 @@ type ProductThis = Service &
 		inventory: Inventory;
 		toProducts(docs: unknown[]): Promise<Product[]>;
 		announceStockChanges(ctx: Context, changes: StockChange[]): Promise<void>;
+		broadcastStockChanges(ctx: Context, changes: StockChange[]): Promise<void>;
 	};
 
 const PRODUCT_FIELDS = ["page", "pageSize", "q", "category", "minPrice", "maxPrice", "sort"];
@@ -193,7 +194,17 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			}));
 		},
 
+		// The stock change is committed before this runs: a failure to announce it
+		// is logged, never reported as a failed reservation or release.
 		async announceStockChanges(this: ProductThis, ctx: Context, changes: StockChange[]) {
+			try {
+				await this.broadcastStockChanges(ctx, changes);
+			} catch (err) {
+				this.logger.error("Stock changed but the announcement failed; caches expire on their TTL:", (err as Error).message);
+			}
+		},
+
+		async broadcastStockChanges(this: ProductThis, ctx: Context, changes: StockChange[]) {
 			if (!changes.length) return;
 			await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: changes.map((c) => c.productId) });
 			const crossed = changes.filter((c) => c.crossedZero);
