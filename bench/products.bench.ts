@@ -212,7 +212,7 @@ async function createProductOverHttp(apiUrl: string): Promise<Product> {
 		body: JSON.stringify(SAMPLE_PRODUCT),
 	});
 	const text = await response.text();
-	if (response.status !== 200) throw new Error(`POST /api/products answered ${response.status}: ${text}`);
+	if (response.status !== 201) throw new Error(`POST /api/products answered ${response.status}: ${text}`);
 	return JSON.parse(text) as Product;
 }
 

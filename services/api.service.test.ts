@@ -84,7 +84,7 @@ describe("api gateway", () => {
 		expect(customerEmpty.status).toBe(403);
 		expect((await create()).status).toBe(401);
 		expect((await create(await tokenFor(testUsers.alice))).status).toBe(403);
-		expect((await create(await tokenFor(testUsers.admin))).status).toBe(200);
+		expect((await create(await tokenFor(testUsers.admin))).status).toBe(201);
 	});
 
 	it("refuses an Idempotency-Key that is not printable ASCII", async () => {

@@ -156,6 +156,12 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 					(this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string }[]).map((s) => s.name),
 				);
 				for (const name of ROUTED_SERVICES) checks[`service:${name}`] = available.has(name) ? "up" : "down: no node runs it";
+				// The reasons (hosts, ports, driver messages) go to the log, not to an anonymous caller.
+				for (const [name, state] of Object.entries(checks)) {
+					if (state === "up" || name.startsWith("service:")) continue;
+					this.logger.warn(`Readiness: ${name} is ${state}`);
+					checks[name] = "down";
+				}
 				const ready = Object.values(checks).every((state) => state === "up");
 				ctx.meta.$statusCode = ready ? 200 : 503;
 				return { status: ready ? "ok" : "unavailable", checks };
@@ -189,7 +195,8 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 		trackAccess(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
 			const started = process.hrtime.bigint();
-			const path = (req.url ?? "").split("?")[0];
+			// Bounded like the column it goes to, so a long URL still leaves a log entry.
+			const path = (req.url ?? "").split("?")[0].slice(0, 2048);
 			res.once("finish", () => {
 				const entry: AccessLogEntry = {
 					requestId: req.$ctx?.requestID ?? String(res.getHeader("X-Request-ID") ?? "none"),

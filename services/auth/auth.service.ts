@@ -37,6 +37,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 				if (await this.findByEmail(email)) throw new ConflictError("EMAIL_TAKEN", "An account with this email already exists");
 				try {
 					const user = await User.create({ id: randomUUID(), email, name, passwordHash: await hashPassword(password), role: "customer" });
+					(ctx.meta as RequestMeta).$statusCode = 201;
 					return await this.issueTokens(user);
 				} catch (err) {
 					// Two registrations racing for one email: the unique index decides.

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
 import {
 	ChannelConsumers,
@@ -34,6 +34,9 @@ type OrderThis = Service &
 		announceStatus(order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null): Promise<void>;
 	};
 
+/** What product.reserve accepts for one line, once duplicate lines are merged. */
+const MAX_UNITS_PER_LINE = 1000;
+
 const isClientError = (err: unknown) => {
 	const status = (err as { code?: unknown }).code;
 	return typeof status === "number" && status >= 400 && status < 500;
@@ -62,7 +65,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 						strict: "remove",
 						props: {
 							productId: { type: "string", min: 1, max: 64 },
-							quantity: { type: "number", integer: true, min: 1, max: 1000 },
+							quantity: { type: "number", integer: true, min: 1, max: MAX_UNITS_PER_LINE },
 						},
 					},
 				},
@@ -84,6 +87,14 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				const quantities = new Map<string, number>();
 				for (const { productId, quantity } of ctx.params.items) quantities.set(productId, (quantities.get(productId) ?? 0) + quantity);
 				const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
+				const tooMany = lines.filter((line) => line.quantity > MAX_UNITS_PER_LINE);
+				if (tooMany.length) {
+					throw new Errors.ValidationError(
+						"The request has invalid or missing fields",
+						"VALIDATION_ERROR",
+						tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order`, actual: line.quantity })),
+					);
+				}
 				const requestHash = createHash("sha256").update(JSON.stringify({ lines, payment: ctx.params.payment })).digest("hex");
 
 				if (idempotencyKey) {

@@ -9,6 +9,7 @@ import {
 	type ProductChangedEvent,
 	type ProductPage,
 	type ReleaseStockParams,
+	type RequestMeta,
 	type ReserveStockParams,
 } from "../../shared/contracts.js";
 import { NotFoundError } from "../../shared/errors.js";
@@ -124,6 +125,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 					throw err;
 				}
 				await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: [doc._id] });
+				(ctx.meta as RequestMeta).$statusCode = 201;
 				const [product] = await this.toProducts([inserted]);
 				return product;
 			},
