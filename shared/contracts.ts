@@ -17,7 +17,6 @@ export interface RequestMeta {
 	user?: AuthUser;
 	idempotencyKey?: string;
 	$statusCode?: number;
-	$responseHeaders?: Record<string, string>;
 }
 
 // ---- auth -----------------------------------------------------------------

@@ -48,14 +48,7 @@ export class OutOfStockError extends ShopClientError {
 }
 
 export class UnprocessableError extends ShopClientError {
-	constructor(code: "CURRENCY_MISMATCH" | "PRODUCT_INACTIVE" | "DUPLICATE_LINE", message: string, details?: unknown) {
+	constructor(code: "CURRENCY_MISMATCH" | "PRODUCT_INACTIVE", message: string, details?: unknown) {
 		super(message, 422, code, details);
-	}
-}
-
-/** An outage: the caller may try again later. */
-export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
-	constructor(dependency: string, message = `${dependency} is unavailable`) {
-		super(message, 503, "SERVICE_UNAVAILABLE", { dependency });
 	}
 }

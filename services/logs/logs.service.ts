@@ -27,12 +27,12 @@ const BATCH_SIZE = 500;
 const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	name: "logs",
 
+	mixins: [PostgresMixin({ schema: "logs", migrations: logsMigrations })],
+
 	settings: {
 		/** Entries another flusher read and left unacknowledged this long are taken over (it is presumed dead). */
 		claimIdleMs: 30_000,
 	},
-
-	mixins: [PostgresMixin({ schema: "logs", migrations: logsMigrations })],
 
 	actions: {
 		/** Internal: the gateway hands every request's access log here. */

@@ -84,7 +84,8 @@ export class OrderRepository {
 		return row ? (await this.withItems([row]))[0] : null;
 	}
 
-	async listByUser(userId: string | null, limit: number, offset: number): Promise<{ items: Order[]; total: number }> {
+	/** The newest orders first; those of `userId`, or everyone's when it is null. */
+	async list(userId: string | null, limit: number, offset: number): Promise<{ items: Order[]; total: number }> {
 		const filter = userId ? "WHERE user_id = :userId" : "";
 		const rows = await this.sequelize.query<OrderRow>(`SELECT * FROM orders.orders ${filter} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset`, {
 			replacements: { userId, limit, offset },

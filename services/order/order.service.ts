@@ -161,7 +161,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				const { page, pageSize } = ctx.params;
 				// Shoppers see their own orders; admins see everyone's.
 				const owner = ctx.meta.user!.role === "admin" ? null : ctx.meta.user!.id;
-				const { items, total } = await this.orders.listByUser(owner, pageSize, (page - 1) * pageSize);
+				const { items, total } = await this.orders.list(owner, pageSize, (page - 1) * pageSize);
 				return { items, page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
 			},
 		},

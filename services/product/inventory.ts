@@ -10,9 +10,10 @@ export interface StockChange {
 }
 
 /**
- * Stock levels and reservations in PostgreSQL (schema `inventory`). Every
- * method runs in one transaction; row locks taken in product-id order keep
- * concurrent orders for overlapping products from deadlocking.
+ * Stock levels and reservations in PostgreSQL (schema `inventory`). A
+ * reservation or release runs in one transaction; its row locks, taken in
+ * product-id order, keep concurrent orders for overlapping products from
+ * deadlocking.
  */
 export class Inventory {
 	constructor(private readonly sequelize: Sequelize) {}
@@ -22,10 +23,6 @@ export class Inventory {
 			replacements: { productId, available },
 			transaction,
 		});
-	}
-
-	async remove(productId: string): Promise<void> {
-		await this.sequelize.query(`DELETE FROM inventory.stock_levels WHERE product_id = :productId`, { replacements: { productId } });
 	}
 
 	async availability(productIds: string[], transaction?: Transaction): Promise<Map<string, number>> {
