@@ -176,11 +176,13 @@ describe("operators' CLI", () => {
 		describe("joining the cluster over RabbitMQ", () => {
 			// An auth node of the same cluster (namespace, database) in its own process, reachable over the real RabbitMQ.
 			let cluster: Cluster;
-			const overRabbit = { TRANSPORTER: testServers.amqpUrl };
+			// A node joining the cluster needs the cluster's JWT_SECRET, the CLI too.
+			let overRabbit: Record<string, string>;
 
 			beforeAll(async () => {
 				cluster = await Cluster.create(env);
 				cluster.start("auth", "auth");
+				overRabbit = { TRANSPORTER: testServers.amqpUrl, JWT_SECRET: cluster.jwtSecret };
 			});
 
 			afterAll(async () => {
@@ -211,6 +213,13 @@ describe("operators' CLI", () => {
 				expect(run.code).toBe(1);
 				expect(run.err).toBe(`error: NOT_AN_ADMIN: ${customer.email} already has an account with the role customer; it was not made an admin`);
 				expect((await new ApiClient(api).login(customer.email, customer.password)).user.role).toBe("customer");
+			});
+
+			it("refuses to join without JWT_SECRET, naming it, and creates nobody", async () => {
+				const run = await cli(["admin:create", "--email", "no-secret@test.local", "--password", "long-enough-1"], { ...overRabbit, JWT_SECRET: "" });
+				expect(run.code).toBe(1);
+				expect(run.err).toMatch(/^error: INVALID_CONFIG: .*\n  - JWT_SECRET must be set when TRANSPORTER is set/);
+				await expect(new ApiClient(api).login("no-secret@test.local", "long-enough-1")).rejects.toMatchObject({ code: "INVALID_CREDENTIALS" });
 			});
 
 			it("reports the auth service's validation error with exit code 1", async () => {

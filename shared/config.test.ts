@@ -1,4 +1,4 @@
-import { ConfigError, DEV_JWT_SECRET, loadConfig } from "./config.js";
+import { ConfigError, loadConfig } from "./config.js";
 
 const problemsOf = (env: Record<string, string>): string[] => {
 	try {
@@ -33,22 +33,61 @@ describe("configuration", () => {
 
 	it("names every bad variable in one message", () => {
 		const problems = problemsOf({ PORT: "http", WS_PORT: "70000", TRANSPORTER: "nats://x:4222", REDIS_URL: "not a url", LOG_LEVEL: "loud" });
-		expect(problems).toHaveLength(5);
+		expect(problems).toHaveLength(6);
 		expect(problems.join("\n")).toMatch(/PORT must be an integer/);
 		expect(problems.join("\n")).toMatch(/WS_PORT must be an integer between 0 and 65535, got "70000"/);
 		expect(problems.join("\n")).toMatch(/TRANSPORTER must use amqp:\/\/ or amqps:\/\//);
 		expect(problems.join("\n")).toMatch(/REDIS_URL is not a valid URL/);
 		expect(problems.join("\n")).toMatch(/LOG_LEVEL must be one of/);
+		// A TRANSPORTER, even a bad one, means a cluster: its nodes need a shared secret.
+		expect(problems.join("\n")).toMatch(/JWT_SECRET must be set when TRANSPORTER is set/);
 	});
 
 	it("accepts a full production configuration", () => {
 		expect(problemsOf(productionEnv)).toEqual([]);
 	});
 
-	it("refuses to start in production with the default or a short secret, or without real servers", () => {
-		expect(problemsOf({ ...productionEnv, JWT_SECRET: "" })).toEqual([expect.stringMatching(/JWT_SECRET must be set in production/)]);
-		expect(problemsOf({ ...productionEnv, JWT_SECRET: DEV_JWT_SECRET })).toEqual([expect.stringMatching(/JWT_SECRET must be set in production/)]);
-		expect(problemsOf({ ...productionEnv, JWT_SECRET: "short" })).toEqual([expect.stringMatching(/at least 32 characters/)]);
+	it("refuses to start in production without a secret of 32+ characters, or without real servers", () => {
+		expect(problemsOf({ ...productionEnv, JWT_SECRET: "" })).toEqual([expect.stringMatching(/^JWT_SECRET must be set in production, at least 32 characters$/)]);
+		expect(problemsOf({ ...productionEnv, JWT_SECRET: "short" })).toEqual([expect.stringMatching(/^JWT_SECRET must be at least 32 characters, got 5$/)]);
 		expect(problemsOf({ ...productionEnv, MONGO_URL: "" })).toEqual([expect.stringMatching(/MONGO_URL must be set in production/)]);
+	});
+
+	describe("JWT secret", () => {
+		const clusterNode = { SERVICES: "api", TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672" };
+
+		it("is required on any node that joins a cluster (TRANSPORTER set), whatever NODE_ENV", () => {
+			for (const NODE_ENV of ["development", "test"]) {
+				expect(problemsOf({ ...clusterNode, NODE_ENV })).toEqual([expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set .*at least 32 characters$/)]);
+				expect(problemsOf({ ...clusterNode, NODE_ENV, JWT_SECRET: "   " })).toEqual([expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set/)]);
+				expect(problemsOf({ ...clusterNode, NODE_ENV, JWT_SECRET: "x".repeat(31) })).toEqual(["JWT_SECRET must be at least 32 characters, got 31"]);
+			}
+			expect(loadConfig({ ...clusterNode, JWT_SECRET: "s".repeat(32) }).jwtSecret).toBe("s".repeat(32));
+		});
+
+		it("is used as given when set without a transporter", () => {
+			expect(loadConfig({ JWT_SECRET: "a-secret-for-this-one-process-only-123" }).jwtSecret).toBe("a-secret-for-this-one-process-only-123");
+			expect(problemsOf({ JWT_SECRET: "short" })).toEqual(["JWT_SECRET must be at least 32 characters, got 5"]);
+		});
+
+		it("is a random secret made once per process when everything runs in one process and none is given", () => {
+			const first = loadConfig({}).jwtSecret;
+			expect(first.length).toBeGreaterThanOrEqual(32);
+			// Every service of the process loads the config itself: they must agree.
+			expect(loadConfig({}).jwtSecret).toBe(first);
+			expect(loadConfig({ NODE_ENV: "test", SERVICES: "auth" }).jwtSecret).toBe(first);
+		});
+
+		it("differs from one process to the next, so it is no constant anyone could read", async () => {
+			const { execFileSync } = await import("node:child_process");
+			const { fileURLToPath } = await import("node:url");
+			const configModule = fileURLToPath(new URL("./config.ts", import.meta.url));
+			const script = `import(${JSON.stringify(configModule)}).then((m) => process.stdout.write(m.loadConfig({}).jwtSecret))`;
+			const run = () => execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { PATH: process.env.PATH }, encoding: "utf8" });
+			const [a, b] = [run(), run()];
+			expect(a.length).toBeGreaterThanOrEqual(32);
+			expect(a).not.toBe(b);
+			expect([a, b]).not.toContain(loadConfig({}).jwtSecret);
+		});
 	});
 });

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 /**
  * Every setting comes from the environment and is validated here, once, with a
  * message that names the variable. An unset server URL means "embedded": the
@@ -7,7 +9,16 @@
 export const ALL_SERVICES = ["api", "auth", "product", "order", "payment", "logs", "websocket"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
-export const DEV_JWT_SECRET = "dev-only-secret-change-me-dev-only-secret";
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+/**
+ * The JWT secret of a process that runs everything itself (no TRANSPORTER, not
+ * production) and was given none: random, made once per process, so every
+ * service in it and every loadConfig() call agree, and no token outlives the
+ * process. Never a value in the repository, which anyone could sign with.
+ */
+const PROCESS_JWT_SECRET = randomBytes(48).toString("base64url");
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -100,11 +111,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevelRaw}"`);
 	}
 
-	const jwtSecret = read("JWT_SECRET") ?? DEV_JWT_SECRET;
-	if (nodeEnv === "production") {
-		if (jwtSecret === DEV_JWT_SECRET) problems.push("JWT_SECRET must be set in production (the built-in development secret is refused)");
-		else if (jwtSecret.length < 32) problems.push("JWT_SECRET must be at least 32 characters in production");
+	// A node of a cluster must share its secret with the others, and production
+	// must not depend on a process's lifetime: both need JWT_SECRET set.
+	const jwtSecretRaw = read("JWT_SECRET");
+	const secretRequiredBy =
+		nodeEnv === "production" ? "in production" : read("TRANSPORTER") !== undefined ? "when TRANSPORTER is set (every node of the cluster must share it)" : undefined;
+	if (jwtSecretRaw === undefined && secretRequiredBy) {
+		problems.push(`JWT_SECRET must be set ${secretRequiredBy}, at least ${MIN_JWT_SECRET_LENGTH} characters`);
+	} else if (jwtSecretRaw !== undefined && jwtSecretRaw.length < MIN_JWT_SECRET_LENGTH) {
+		problems.push(`JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters, got ${jwtSecretRaw.length}`);
 	}
+	const jwtSecret = jwtSecretRaw ?? PROCESS_JWT_SECRET;
 
 	const config: AppConfig = {
 		nodeEnv,

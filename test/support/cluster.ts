@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -32,6 +33,8 @@ export interface ClusterNode {
 
 export class Cluster {
 	readonly nodes = new Map<string, ClusterNode>();
+	/** The JWT_SECRET every node of this cluster gets (a node joining over TRANSPORTER must have one). */
+	readonly jwtSecret = randomBytes(32).toString("base64url");
 
 	private constructor(
 		readonly env: TestEnvironment,
@@ -63,6 +66,7 @@ export class Cluster {
 				SERVICES: services,
 				NAMESPACE: this.env.namespace,
 				TRANSPORTER: testServers.amqpUrl,
+				JWT_SECRET: this.jwtSecret,
 				REDIS_URL: this.env.redisUrl,
 				DATABASE_URL: this.env.databaseUrl,
 				MONGO_URL: this.env.mongoUrl,

@@ -17,7 +17,14 @@ export interface TestEnvironment {
 	mongoUrl: string;
 	redisUrl: string;
 	namespace: string;
-	/** Sets process.env so that loadConfig() (and every service) sees this environment. */
+	/** The JWT_SECRET that apply() sets when the test's brokers join over a TRANSPORTER. */
+	jwtSecret: string;
+	/**
+	 * Sets process.env so that loadConfig() (and every service) sees this
+	 * environment. With a TRANSPORTER it also sets JWT_SECRET (unless `extra`
+	 * gives one), which loadConfig() requires then; without one, JWT_SECRET is
+	 * left as it is (unset: the process's own random secret).
+	 */
 	apply(extra?: Record<string, string>): void;
 	drop(): Promise<void>;
 }
@@ -39,6 +46,7 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 		mongoUrl: `${mongoBase}/shop_${id}`,
 		redisUrl: testServers.redisUrl,
 		namespace: `test-${id}`,
+		jwtSecret: randomBytes(32).toString("base64url"),
 		apply(extra = {}) {
 			Object.assign(process.env, {
 				NODE_ENV: "test",
@@ -51,7 +59,10 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 				...extra,
 			});
 			delete process.env.TRANSPORTER;
-			if (extra.TRANSPORTER) process.env.TRANSPORTER = extra.TRANSPORTER;
+			if (extra.TRANSPORTER) {
+				process.env.TRANSPORTER = extra.TRANSPORTER;
+				process.env.JWT_SECRET = extra.JWT_SECRET ?? env.jwtSecret;
+			}
 		},
 		async drop() {
 			const client = new pg.Client({ connectionString: testServers.postgresAdminUrl });
