@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
-import { Channels } from "../../shared/contracts.js";
+import { ChannelConsumers } from "../../shared/contracts.js";
 import { testServers } from "./servers.js";
 import type { TestEnvironment } from "./test-broker.js";
 
@@ -136,9 +136,8 @@ export class Cluster {
 export async function deleteChannelQueues(namespace: string): Promise<void> {
 	const connection = await amqp.connect(testServers.amqpUrl);
 	const channel = await connection.createChannel();
-	const consumers: Record<string, string> = { [Channels.orderCreated]: "payment", [Channels.paymentSettled]: "order" };
-	for (const [name, group] of Object.entries(consumers)) {
-		await channel.deleteQueue(`${group}.${namespace}.${name}`);
+	for (const [name, groups] of Object.entries(ChannelConsumers)) {
+		for (const group of groups) await channel.deleteQueue(`${group}.${namespace}.${name}`);
 		await channel.deleteExchange(`${namespace}.${name}`);
 	}
 	await channel.deleteQueue(`${namespace}.DEAD_LETTER`);

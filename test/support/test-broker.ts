@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import { ServiceBroker, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import pg from "pg";
 import { createBrokerOptions } from "../../moleculer.config.js";
@@ -26,6 +27,7 @@ export interface TestEnvironment {
 	 * left as it is (unset: the process's own random secret).
 	 */
 	apply(extra?: Record<string, string>): void;
+	/** Drops the database and deletes the namespace's Redis keys. */
 	drop(): Promise<void>;
 }
 
@@ -69,9 +71,36 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 			await client.connect();
 			await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
 			await client.end();
+			await deleteRedisKeys(env.redisUrl, env.namespace);
 		},
 	};
 	return env;
+}
+
+/**
+ * Deletes what a namespace leaves in Redis: the cacher's keys (prefix
+ * `${namespace}-cache`, moleculer.config.ts) and the namespace's own keys
+ * (`${namespace}:...`, such as the access log stream `${namespace}:logs:access`).
+ * Returns how many keys it deleted.
+ */
+export async function deleteRedisKeys(redisUrl: string, namespace: string): Promise<number> {
+	const literal = namespace.replace(/[*?[\]\\]/g, "\\$&");
+	const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+	await redis.connect();
+	let deleted = 0;
+	try {
+		for (const match of [`${literal}-cache*`, `${literal}:*`]) {
+			let cursor = "0";
+			do {
+				const [next, keys] = await redis.scan(cursor, "MATCH", match, "COUNT", 500);
+				if (keys.length) deleted += await redis.unlink(...keys);
+				cursor = next;
+			} while (cursor !== "0");
+		}
+	} finally {
+		await redis.quit();
+	}
+	return deleted;
 }
 
 /** Starts an in-process broker (no transporter) with the given services on the environment. */
