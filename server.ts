@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { ServiceBroker, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { createBrokerOptions } from "./moleculer.config.js";
 import { ConfigError, loadConfig, type AppConfig, type ServiceName } from "./shared/config.js";
@@ -27,15 +26,27 @@ const serviceModules: Record<ServiceName, () => Promise<ServiceModule>> = {
 
 const NEEDS_POSTGRES: ServiceName[] = ["auth", "product", "order", "payment", "logs"];
 
+/**
+ * Starts a stand-in for each store the process needs and has no URL for. Both
+ * keep everything in memory (jongodb cannot persist), so they start empty
+ * together: an inventory kept across a restart would hold stock for a catalog
+ * that is gone.
+ */
 async function startEmbeddedStores(config: AppConfig): Promise<Array<() => Promise<void>>> {
 	const stops: Array<() => Promise<void>> = [];
 	const runs = (names: ServiceName[]) => config.services.some((s) => names.includes(s));
+	if (runs(["product"]) && Boolean(config.databaseUrl) !== Boolean(config.mongoUrl)) {
+		const [set, unset] = config.databaseUrl ? ["DATABASE_URL", "MONGO_URL"] : ["MONGO_URL", "DATABASE_URL"];
+		throw new ConfigError([
+			`${unset} must be set when ${set} is and the product service runs (its catalog and inventory are kept or forgotten together; the embedded stand-ins keep nothing across restarts)`,
+		]);
+	}
 	if (!config.databaseUrl && runs(NEEDS_POSTGRES)) {
 		if (config.transporterUrl) throw new ConfigError(["DATABASE_URL must be set when TRANSPORTER is (every node must share one database)"]);
-		const pg = await startPglite(join(config.dataDir, "pglite"));
+		const pg = await startPglite();
 		process.env.DATABASE_URL = pg.url;
 		stops.push(pg.stop);
-		console.log(`Embedded PostgreSQL (PGlite) at ${pg.url}, data in ${join(config.dataDir, "pglite")}`);
+		console.log(`Embedded PostgreSQL (PGlite) at ${pg.url}, in memory: nothing is kept after the process ends`);
 	}
 	if (!config.mongoUrl && runs(["product"])) {
 		if (config.transporterUrl) throw new ConfigError(["MONGO_URL must be set when TRANSPORTER is (every node must share one catalog)"]);
@@ -43,7 +54,7 @@ async function startEmbeddedStores(config: AppConfig): Promise<Array<() => Promi
 			const mongo = await startJongodb();
 			process.env.MONGO_URL = `${mongo.url}/shop`;
 			stops.push(mongo.stop);
-			console.log(`Embedded MongoDB-compatible catalog store (jongodb) at ${mongo.url}`);
+			console.log(`Embedded MongoDB-compatible catalog store (jongodb) at ${mongo.url}, in memory`);
 		} catch (err) {
 			console.log(`jongodb not available (${(err as Error).message}); the catalog uses the in-process memory adapter`);
 		}

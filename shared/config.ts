@@ -41,7 +41,6 @@ export interface AppConfig {
 	adminEmail?: string;
 	adminPassword?: string;
 	logsFlushIntervalMs: number;
-	dataDir: string;
 }
 
 export class ConfigError extends Error {
@@ -141,7 +140,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		adminEmail: read("ADMIN_EMAIL"),
 		adminPassword: read("ADMIN_PASSWORD"),
 		logsFlushIntervalMs: integer("LOGS_FLUSH_INTERVAL_MS", 1000, 50, 3_600_000),
-		dataDir: read("DATA_DIR") ?? ".data",
 	};
 
 	if (nodeEnv === "production") {

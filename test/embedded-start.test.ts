@@ -1,68 +1,124 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import type { AuthTokens, ProductPage } from "../shared/contracts.js";
+import { DEMO_PRODUCTS } from "../shared/seed/demo-catalog.js";
 import { freePort } from "./support/cluster.js";
 import { waitFor } from "./support/wait-for.js";
 
 /**
  * `npm start` on a machine with nothing installed: no server URLs, so the
  * whole system runs in one process on PGlite and jongodb, loads the demo
- * catalog and an admin account, and prints where to find them.
+ * catalog and an admin account, and prints where to find them. Both stand-ins
+ * keep everything in memory (jongodb cannot persist), so a restart starts
+ * empty and seeds again: the inventory never outlives the catalog.
  */
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
+interface Shop {
+	child: ChildProcess;
+	output: string;
+	port: number;
+}
+
+/** Runs `server.ts` with only what a newcomer's shell would have: no server URLs at all. */
+function spawnShop(env: Record<string, string>): Shop {
+	const child = spawn(process.execPath, ["--import", "tsx", "server.ts"], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+	});
+	const shop: Shop = { child, output: "", port: Number(env.PORT) };
+	child.stdout!.on("data", (chunk: Buffer) => (shop.output += chunk.toString()));
+	child.stderr!.on("data", (chunk: Buffer) => (shop.output += chunk.toString()));
+	return shop;
+}
+
+async function startShop(): Promise<Shop> {
+	const shop = spawnShop({ PORT: String(await freePort()), WS_PORT: String(await freePort()), ADMIN_EMAIL: "owner@example.com" });
+	await waitFor(() => shop.output.includes("Admin:") || shop.child.exitCode !== null, "the start-up banner", 90_000);
+	if (shop.child.exitCode !== null) throw new Error(`npm start exited with ${shop.child.exitCode}:\n${shop.output}`);
+	return shop;
+}
+
+async function stopShop(shop: Shop | undefined): Promise<void> {
+	if (!shop || shop.child.exitCode !== null || shop.child.signalCode !== null) return;
+	const exited = once(shop.child, "exit");
+	shop.child.kill("SIGTERM");
+	const timer = setTimeout(() => shop.child.kill("SIGKILL"), 10_000);
+	await exited;
+	clearTimeout(timer);
+}
+
+/** The exit code of a start-up that is expected to fail. */
+async function exitCodeOf(shop: Shop, timeoutMs = 60_000): Promise<number | null> {
+	if (shop.child.exitCode === null && shop.child.signalCode === null) {
+		const timer = setTimeout(() => shop.child.kill("SIGKILL"), timeoutMs);
+		await once(shop.child, "exit");
+		clearTimeout(timer);
+	}
+	return shop.child.exitCode;
+}
+
+const printedUrl = (shop: Shop, pattern: RegExp): string => {
+	const match = pattern.exec(shop.output);
+	if (!match) throw new Error(`Not printed: ${pattern}\n${shop.output}`);
+	return match[1];
+};
+const pgliteUrl = (shop: Shop) => printedUrl(shop, /Embedded PostgreSQL \(PGlite\) at (postgres:\/\/\S+?),/);
+/** The catalog as the API shows it, and the inventory's rows as PostgreSQL holds them. */
+async function catalogAndInventory(shop: Shop) {
+	const response = await fetch(`http://localhost:${shop.port}/api/products?pageSize=50`);
+	expect(response.status).toBe(200);
+	const catalog = (await response.json()) as ProductPage;
+	const db = new pg.Client({ connectionString: pgliteUrl(shop) });
+	await db.connect();
+	try {
+		const { rows } = await db.query<{ product_id: string; available: number }>("SELECT product_id, available FROM inventory.stock_levels ORDER BY product_id");
+		return { catalog, inventory: rows };
+	} finally {
+		await db.end();
+	}
+}
+
+/** Every product has its stock row and every stock row its product; stock is the demo catalog's. */
+function expectAgreement({ catalog, inventory }: Awaited<ReturnType<typeof catalogAndInventory>>) {
+	expect(catalog.total).toBe(DEMO_PRODUCTS.length);
+	expect(inventory.map((row) => row.product_id)).toEqual(catalog.items.map((p) => p.id).sort());
+	for (const product of catalog.items) {
+		const demo = DEMO_PRODUCTS.find((d) => d.name === product.name);
+		expect({ name: product.name, available: product.available }).toEqual({ name: demo?.name, available: demo?.stock });
+		expect(inventory.find((row) => row.product_id === product.id)?.available).toBe(product.available);
+	}
+}
+
 describe("npm start on embedded defaults", () => {
-	let child: ChildProcess;
-	let output = "";
-	let dataDir: string;
-	let port: number;
+	let first: Shop | undefined;
 
 	beforeAll(async () => {
-		dataDir = await mkdtemp(join(tmpdir(), "shop-embedded-"));
-		port = await freePort();
-		const wsPort = await freePort();
-		child = spawn(process.execPath, ["--import", "tsx", "server.ts"], {
-			cwd: ROOT,
-			// Only what a newcomer's shell would have: no server URLs at all.
-			env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), WS_PORT: String(wsPort), DATA_DIR: dataDir, ADMIN_EMAIL: "owner@example.com" },
-			stdio: ["ignore", "pipe", "pipe"],
-		});
-		child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-		child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-		await waitFor(() => output.includes("Admin:") || child.exitCode !== null, "the start-up banner", 90_000);
+		first = await startShop();
 	}, 120_000);
 
-	afterAll(async () => {
-		if (child.exitCode === null) {
-			const exited = new Promise((resolve) => child.once("exit", resolve));
-			child.kill("SIGTERM");
-			const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-			await exited;
-			clearTimeout(timer);
-		}
-		await rm(dataDir, { recursive: true, force: true });
-	}, 30_000);
+	afterAll(() => stopShop(first), 30_000);
 
 	it("prints the API and socket.io URLs and the admin's generated credentials", () => {
-		expect(output).toContain(`API:        http://localhost:${port}/api`);
-		expect(output).toMatch(/socket\.io:  http:\/\/localhost:\d+/);
-		expect(output).toMatch(/Admin:      owner@example\.com \/ \S{12,}/);
+		expect(first!.output).toContain(`API:        http://localhost:${first!.port}/api`);
+		expect(first!.output).toMatch(/socket\.io:  http:\/\/localhost:\d+/);
+		expect(first!.output).toMatch(/Admin:      owner@example\.com \/ \S{12,}/);
 	});
 
 	it("answers at the printed URL with every embedded dependency ready and the demo catalog loaded", async () => {
-		const ready = await fetch(`http://localhost:${port}/api/health/ready`);
+		const ready = await fetch(`http://localhost:${first!.port}/api/health/ready`);
 		expect(ready.status).toBe(200);
-		const products = (await (await fetch(`http://localhost:${port}/api/products?pageSize=50`)).json()) as ProductPage;
+		const products = (await (await fetch(`http://localhost:${first!.port}/api/products?pageSize=50`)).json()) as ProductPage;
 		expect(products.total).toBe(8);
 		expect(products.items.every((p) => Number.isInteger(p.price) && p.currency === "EUR")).toBe(true);
 	});
 
 	it("lets the printed admin log in", async () => {
-		const password = /Admin:      owner@example\.com \/ (\S+)/.exec(output)![1];
-		const response = await fetch(`http://localhost:${port}/api/auth/login`, {
+		const password = /Admin:      owner@example\.com \/ (\S+)/.exec(first!.output)![1];
+		const response = await fetch(`http://localhost:${first!.port}/api/auth/login`, {
 			method: "POST",
 			headers: { "content-type": "application/json" },
 			body: JSON.stringify({ email: "owner@example.com", password }),
@@ -70,4 +126,44 @@ describe("npm start on embedded defaults", () => {
 		expect(response.status).toBe(200);
 		expect(((await response.json()) as AuthTokens).user.role).toBe("admin");
 	});
+
+	it("says that the embedded stores keep nothing, and its catalog and inventory agree", async () => {
+		expect(first!.output).toMatch(/Embedded PostgreSQL \(PGlite\) at \S+, in memory/);
+		expect(first!.output).toMatch(/\(jongodb\) at \S+, in memory/);
+		expectAgreement(await catalogAndInventory(first!));
+	});
+
+	describe("after a restart", () => {
+		let second: Shop | undefined;
+		let before: Awaited<ReturnType<typeof catalogAndInventory>>;
+
+		beforeAll(async () => {
+			before = await catalogAndInventory(first!);
+			await stopShop(first);
+			second = await startShop();
+		}, 120_000);
+
+		afterAll(() => stopShop(second), 30_000);
+
+		it("starts empty again, like the catalog: one demo catalog, each product with its stock, no stock for products that are gone", async () => {
+			const after = await catalogAndInventory(second!);
+			expectAgreement(after);
+			// Nothing of the first run is left, in either store.
+			const firstIds = new Set(before.catalog.items.map((p) => p.id));
+			expect(after.catalog.items.filter((p) => firstIds.has(p.id))).toEqual([]);
+			expect(after.inventory.filter((row) => firstIds.has(row.product_id))).toEqual([]);
+			// The admin is created again, with a new password.
+			expect(second!.output).toMatch(/Admin:      owner@example\.com \/ \S{12,}/);
+			expect(second!.output).toContain(`Catalog:    ${DEMO_PRODUCTS.length} demo products loaded`);
+		});
+	});
+});
+
+describe("npm start that fails to start", () => {
+	it("refuses a real database beside an embedded catalog, naming MONGO_URL, before starting anything", async () => {
+		const shop = spawnShop({ PORT: String(await freePort()), WS_PORT: String(await freePort()), DATABASE_URL: "postgres://shop@127.0.0.1:5432/shop" });
+		expect(await exitCodeOf(shop)).toBe(1);
+		expect(shop.output).toMatch(/MONGO_URL must be set when DATABASE_URL is and the product service runs/);
+		expect(shop.output).not.toMatch(/Embedded/);
+	}, 30_000);
 });
