@@ -27,13 +27,13 @@ const serviceModules: Record<ServiceName, () => Promise<ServiceModule>> = {
 const NEEDS_POSTGRES: ServiceName[] = ["auth", "product", "order", "payment", "logs"];
 
 /**
- * Starts a stand-in for each store the process needs and has no URL for. Both
- * keep everything in memory (jongodb cannot persist), so they start empty
- * together: an inventory kept across a restart would hold stock for a catalog
- * that is gone.
+ * Starts a stand-in for each store the process needs and has no URL for; each
+ * one's stop goes onto `stops` as soon as it runs, so a failure half-way still
+ * lets the caller stop what did start. Both stand-ins keep everything in
+ * memory (jongodb cannot persist), so they start empty together: an inventory
+ * kept across a restart would hold stock for a catalog that is gone.
  */
-async function startEmbeddedStores(config: AppConfig): Promise<Array<() => Promise<void>>> {
-	const stops: Array<() => Promise<void>> = [];
+async function startEmbeddedStores(config: AppConfig, stops: Array<() => Promise<void>>): Promise<void> {
 	const runs = (names: ServiceName[]) => config.services.some((s) => names.includes(s));
 	if (runs(["product"]) && Boolean(config.databaseUrl) !== Boolean(config.mongoUrl)) {
 		const [set, unset] = config.databaseUrl ? ["DATABASE_URL", "MONGO_URL"] : ["MONGO_URL", "DATABASE_URL"];
@@ -44,22 +44,21 @@ async function startEmbeddedStores(config: AppConfig): Promise<Array<() => Promi
 	if (!config.databaseUrl && runs(NEEDS_POSTGRES)) {
 		if (config.transporterUrl) throw new ConfigError(["DATABASE_URL must be set when TRANSPORTER is (every node must share one database)"]);
 		const pg = await startPglite();
-		process.env.DATABASE_URL = pg.url;
 		stops.push(pg.stop);
+		process.env.DATABASE_URL = pg.url;
 		console.log(`Embedded PostgreSQL (PGlite) at ${pg.url}, in memory: nothing is kept after the process ends`);
 	}
 	if (!config.mongoUrl && runs(["product"])) {
 		if (config.transporterUrl) throw new ConfigError(["MONGO_URL must be set when TRANSPORTER is (every node must share one catalog)"]);
 		try {
 			const mongo = await startJongodb();
-			process.env.MONGO_URL = `${mongo.url}/shop`;
 			stops.push(mongo.stop);
+			process.env.MONGO_URL = `${mongo.url}/shop`;
 			console.log(`Embedded MongoDB-compatible catalog store (jongodb) at ${mongo.url}, in memory`);
 		} catch (err) {
 			console.log(`jongodb not available (${(err as Error).message}); the catalog uses the in-process memory adapter`);
 		}
 	}
-	return stops;
 }
 
 async function seedEmbedded(broker: ServiceBroker, config: AppConfig): Promise<string[]> {
@@ -78,23 +77,42 @@ async function seedEmbedded(broker: ServiceBroker, config: AppConfig): Promise<s
 async function main() {
 	let config = loadConfig();
 	const embedded = !config.transporterUrl && (!config.databaseUrl || !config.mongoUrl);
-	const stopEmbedded = await startEmbeddedStores(config);
-	config = loadConfig();
+	const stops: Array<() => Promise<void>> = [];
+	/** Stops the embedded stores, each once, the last started first. */
+	const stopStores = async () => {
+		for (let stop = stops.pop(); stop; stop = stops.pop()) {
+			await stop().catch((err: Error) => console.error(`Stopping an embedded store failed: ${err.message}`));
+		}
+	};
+	let broker: ServiceBroker | undefined;
+	try {
+		await startEmbeddedStores(config, stops);
+		config = loadConfig();
 
-	const broker = new ServiceBroker({
-		...createBrokerOptions(config),
-		async stopped() {
-			for (const stop of stopEmbedded.reverse()) await stop();
-		},
-	});
-	for (const name of config.services) broker.createService((await serviceModules[name]()).default as ServiceSchema);
-	await broker.start();
+		broker = new ServiceBroker({ ...createBrokerOptions(config), stopped: stopStores });
+		for (const name of config.services) broker.createService((await serviceModules[name]()).default as ServiceSchema);
+		await broker.start();
 
-	const lines = embedded ? await seedEmbedded(broker, config) : [];
-	const banner = [`Node ${broker.nodeID} runs: ${config.services.join(", ")}`];
-	if (config.services.includes("api")) banner.push(`API:        http://localhost:${config.port}/api  (health: /api/health/ready)`);
-	if (config.services.includes("websocket")) banner.push(`socket.io:  http://localhost:${config.wsPort}  (auth: { token: <accessToken> })`);
-	console.log(`\n${[...banner, ...lines].join("\n")}\n`);
+		const lines = embedded ? await seedEmbedded(broker, config) : [];
+		const banner = [`Node ${broker.nodeID} runs: ${config.services.join(", ")}`];
+		if (config.services.includes("api")) banner.push(`API:        http://localhost:${config.port}/api  (health: /api/health/ready)`);
+		if (config.services.includes("websocket")) banner.push(`socket.io:  http://localhost:${config.wsPort}  (auth: { token: <accessToken> })`);
+		console.log(`\n${[...banner, ...lines].join("\n")}\n`);
+	} catch (err) {
+		// Leave nothing behind: the services that did start, and the stand-ins
+		// (jongodb is a child process that would outlive this one).
+		if (broker) await stopWithin(broker, 15_000);
+		await stopStores();
+		throw err;
+	}
+}
+
+/** broker.stop(), given up after `ms` (a service that hangs must not keep the stores running). */
+async function stopWithin(broker: ServiceBroker, ms: number): Promise<void> {
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<void>((resolve) => (timer = setTimeout(() => (console.error(`The broker did not stop within ${ms} ms`), resolve()), ms)));
+	await Promise.race([broker.stop().catch((err: Error) => console.error(`Stopping the broker failed: ${err.message}`)), timeout]);
+	clearTimeout(timer);
 }
 
 main().catch((err) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { connect, createServer, type Server } from "node:net";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { AuthTokens, ProductPage } from "../shared/contracts.js";
@@ -67,6 +68,18 @@ const printedUrl = (shop: Shop, pattern: RegExp): string => {
 	return match[1];
 };
 const pgliteUrl = (shop: Shop) => printedUrl(shop, /Embedded PostgreSQL \(PGlite\) at (postgres:\/\/\S+?),/);
+const jongodbUrl = (shop: Shop) => printedUrl(shop, /\(jongodb\) at (mongodb:\/\/[\d.]+:\d+)/);
+
+/** Whether anything still accepts connections on the host:port of `url`. */
+async function accepts(url: string): Promise<boolean> {
+	const { hostname, port } = new URL(url);
+	return new Promise((resolve) => {
+		const socket = connect(Number(port), hostname);
+		socket.once("connect", () => (socket.destroy(), resolve(true)));
+		socket.once("error", () => resolve(false));
+	});
+}
+
 /** The catalog as the API shows it, and the inventory's rows as PostgreSQL holds them. */
 async function catalogAndInventory(shop: Shop) {
 	const response = await fetch(`http://localhost:${shop.port}/api/products?pageSize=50`);
@@ -160,6 +173,32 @@ describe("npm start on embedded defaults", () => {
 });
 
 describe("npm start that fails to start", () => {
+	let occupied: Server | undefined;
+
+	afterEach(async () => {
+		if (occupied) await new Promise((resolve) => occupied!.close(resolve));
+		occupied = undefined;
+	});
+
+	it("stops the embedded stores (no jongodb left running) when a service cannot start", async () => {
+		occupied = createServer();
+		occupied.listen(0);
+		await once(occupied, "listening");
+		const wsPort = (occupied.address() as { port: number }).port;
+		const shop = spawnShop({ PORT: String(await freePort()), WS_PORT: String(wsPort) });
+		expect(await exitCodeOf(shop)).toBe(1);
+		expect(shop.output).toMatch(/EADDRINUSE/);
+		expect(await accepts(jongodbUrl(shop))).toBe(false);
+	}, 90_000);
+
+	it("stops the broker and the embedded stores when creating the admin fails", async () => {
+		const shop = spawnShop({ PORT: String(await freePort()), WS_PORT: String(await freePort()), ADMIN_EMAIL: "not-an-email" });
+		expect(await exitCodeOf(shop)).toBe(1);
+		expect(shop.output).toMatch(/The 'email' field must be a valid e-mail/);
+		expect(shop.output).toMatch(/ServiceBroker is stopped/);
+		expect(await accepts(jongodbUrl(shop))).toBe(false);
+	}, 90_000);
+
 	it("refuses a real database beside an embedded catalog, naming MONGO_URL, before starting anything", async () => {
 		const shop = spawnShop({ PORT: String(await freePort()), WS_PORT: String(await freePort()), DATABASE_URL: "postgres://shop@127.0.0.1:5432/shop" });
 		expect(await exitCodeOf(shop)).toBe(1);
