@@ -2,6 +2,7 @@ import type { BrokerOptions, Middleware } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
+import { durableExchangeOptions, durableQueueOptions } from "./shared/durable-queues.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
 
 /**
@@ -10,6 +11,9 @@ import { PermissionsMiddleware } from "./shared/middlewares/permissions.middlewa
  * - REDIS_URL set: the Redis cacher, shared by every node; unset: memory cacher.
  * - Durable facts (order created, payment settled) go through @moleculer/channels
  *   on RabbitMQ queues that survive a consumer being down; in-process without one.
+ *   The queues are quorum queues (every message on disk, also the adapter's
+ *   retries and dead letters, which it re-publishes without `persistent`); the
+ *   outbox relay publishes to them with confirms (shared/durable-queues.ts).
  */
 export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
 	return {
@@ -63,8 +67,10 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 									url: config.transporterUrl,
 									socketOptions: { noDelay: true },
 									messageOptions: { persistent: true },
-									queueOptions: { durable: true },
-									exchangeOptions: { durable: true },
+									// Also the options of the dead-letter queue; identical to the
+									// outbox's declarations, or RabbitMQ answers PRECONDITION_FAILED.
+									queueOptions: durableQueueOptions(),
+									exchangeOptions: durableExchangeOptions(),
 								},
 								maxInFlight: 10,
 								maxRetries: 5,

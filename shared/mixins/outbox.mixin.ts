@@ -1,15 +1,22 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { loadConfig } from "../config.js";
-import { declareDurableQueues } from "../durable-queues.js";
+import { ConfirmedPublisher, declareDurableQueues } from "../durable-queues.js";
 import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
  * Transactional outbox: a fact ("order created", "payment settled") is written
  * in the same transaction as the change it reports, then published to its
- * durable channel (RabbitMQ via @moleculer/channels). A relay republishes
- * whatever is still unpublished, so a crash between commit and publish loses
- * nothing; consumers are idempotent, so a second delivery changes nothing.
+ * durable channel. A relay republishes whatever is still unpublished, so a
+ * crash between commit and publish loses nothing; consumers are idempotent, so
+ * a second delivery changes nothing.
+ *
+ * Over RabbitMQ (TRANSPORTER set) the relay publishes itself, on a confirm
+ * channel (ConfirmedPublisher), to the exchanges the @moleculer/channels
+ * adapter consumes from, and marks a row published only once RabbitMQ has
+ * confirmed it: the adapter's own publish has no confirms, so a message it
+ * buffered and lost with its connection would have been marked published.
+ * In process (no TRANSPORTER) it goes through broker.sendToChannel.
  */
 export function outboxMigration(schema: string): Migration {
 	return {
@@ -48,7 +55,15 @@ export interface OutboxOptions {
 	batchSize?: number;
 }
 
-type This = Service & PostgresThis & OutboxThis & { outboxTimer?: NodeJS.Timeout; outboxRelaying?: Promise<number>; outboxRelayAgain?: boolean };
+type This = Service &
+	PostgresThis &
+	OutboxThis & {
+		outboxTimer?: NodeJS.Timeout;
+		outboxRelaying?: Promise<number>;
+		outboxRelayAgain?: boolean;
+		/** Set when TRANSPORTER is: publishes with confirms. */
+		outboxPublisher?: ConfirmedPublisher;
+	};
 
 export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSize = 100 }: OutboxOptions): Partial<ServiceSchema> {
 	return {
@@ -87,7 +102,17 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 		async started(this: Service) {
 			const service = this as This;
 			const { transporterUrl } = loadConfig();
-			if (transporterUrl) await declareDurableQueues(transporterUrl, this.broker.namespace, publishes);
+			if (transporterUrl) {
+				await declareDurableQueues(transporterUrl, this.broker.namespace, publishes);
+				// Connects at its first publish.
+				service.outboxPublisher = new ConfirmedPublisher({
+					url: transporterUrl,
+					prefix: this.broker.namespace,
+					publishes,
+					connectionName: `outbox ${this.fullName}@${this.broker.nodeID}`,
+					logger: this.logger,
+				});
+			}
 			service.outboxTimer = setInterval(() => {
 				service.relayOutbox().catch((err) => service.logger.warn("Outbox relay failed; retrying on the next tick:", (err as Error).message));
 			}, relayIntervalMs);
@@ -98,6 +123,7 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 			const service = this as This;
 			clearInterval(service.outboxTimer);
 			await service.outboxRelaying?.catch(() => undefined);
+			await service.outboxPublisher?.close();
 		},
 	};
 }
@@ -110,16 +136,22 @@ async function publishPending(service: This, sequelize: Sequelize, schema: strin
 			  WHERE published_at IS NULL ORDER BY id LIMIT :batchSize FOR UPDATE SKIP LOCKED`,
 			{ replacements: { batchSize }, type: QueryTypes.SELECT, transaction },
 		);
-		const published: string[] = [];
-		for (const row of rows) {
-			try {
-				await service.broker.sendToChannel(row.channel, row.payload, { persistent: true, headers: { "x-outbox-id": `${schema}:${row.id}` } });
-				published.push(row.id);
-			} catch (err) {
-				service.logger.warn(`Outbox message ${schema}:${row.id} not published yet:`, (err as Error).message);
-				await sequelize.query(`UPDATE "${schema}".outbox SET attempts = attempts + 1 WHERE id = :id`, { replacements: { id: row.id }, transaction });
-				break;
-			}
+		const publisher = service.outboxPublisher;
+		const publish = (row: (typeof rows)[number]): Promise<void> => {
+			const headers = { "x-outbox-id": `${schema}:${row.id}` };
+			return publisher
+				? publisher.publish(row.channel, row.payload, headers)
+				: service.broker.sendToChannel(row.channel, row.payload, { persistent: true, headers });
+		};
+		// All sent at once, each confirmed on its own: a row counts as published
+		// only if its own publish resolved (with confirms: RabbitMQ has it).
+		const results = await Promise.allSettled(rows.map(publish));
+		const published = rows.filter((_, i) => results[i].status === "fulfilled").map((row) => row.id);
+		const failed = rows.filter((_, i) => results[i].status === "rejected").map((row) => row.id);
+		if (failed.length) {
+			const reason = (results.find((result) => result.status === "rejected") as PromiseRejectedResult).reason as Error;
+			service.logger.warn(`${failed.length} outbox message(s) of ${schema} not published yet (first: ${schema}:${failed[0]}):`, reason?.message ?? reason);
+			await sequelize.query(`UPDATE "${schema}".outbox SET attempts = attempts + 1 WHERE id IN (:ids)`, { replacements: { ids: failed }, transaction });
 		}
 		if (published.length) {
 			await sequelize.query(`UPDATE "${schema}".outbox SET published_at = now() WHERE id IN (:ids)`, { replacements: { ids: published }, transaction });
