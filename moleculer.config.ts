@@ -1,6 +1,7 @@
 import type { BrokerOptions, Middleware } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
+import { CHANNEL_MAX_RETRIES } from "./shared/channel-retry.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
 import { durableExchangeOptions, durableQueueOptions } from "./shared/durable-queues.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
@@ -14,6 +15,9 @@ import { PermissionsMiddleware } from "./shared/middlewares/permissions.middlewa
  *   The queues are quorum queues (every message on disk, also the adapter's
  *   retries and dead letters, which it re-publishes without `persistent`); the
  *   outbox relay publishes to them with confirms (shared/durable-queues.ts).
+ *   The adapter retries a failed message at once; handlers wrapped in
+ *   withBackoff (shared/channel-retry.ts) wait longer before each redelivery, so
+ *   CHANNEL_MAX_RETRIES attempts span about two minutes before DEAD_LETTER.
  */
 export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
 	return {
@@ -73,7 +77,7 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 									exchangeOptions: durableExchangeOptions(),
 								},
 								maxInFlight: 10,
-								maxRetries: 5,
+								maxRetries: CHANNEL_MAX_RETRIES,
 								deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
 							},
 						}

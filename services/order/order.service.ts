@@ -16,6 +16,7 @@ import {
 	type RequestMeta,
 	type ReserveStockParams,
 } from "../../shared/contracts.js";
+import { withBackoff } from "../../shared/channel-retry.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../shared/errors.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
@@ -186,7 +187,9 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 		// because the order only moves out of `pending_payment` once.
 		[Channels.paymentSettled]: {
 			group: "order",
-			async handler(this: OrderThis, message: PaymentSettledMessage) {
+			// A redelivery waits first (withBackoff), so a dependency down for a
+			// moment (product.release) does not use up the retries at once.
+			handler: withBackoff(async function (this: OrderThis, message: PaymentSettledMessage) {
 				const to: OrderStatus = message.status === "succeeded" ? "paid" : "payment_failed";
 				const order = await this.orders.findById(message.orderId);
 				if (!order) {
@@ -201,7 +204,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 					this.orders.transition(order.id, "pending_payment", to, message.failureCode ? `payment failed: ${message.failureCode}` : "payment succeeded", transaction),
 				);
 				if (moved) await this.announceStatus(order, to, "pending_payment");
-			},
+			}),
 		},
 	},
 

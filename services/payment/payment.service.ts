@@ -12,6 +12,7 @@ import {
 	type PaymentStatusEvent,
 	type RequestMeta,
 } from "../../shared/contracts.js";
+import { withBackoff } from "../../shared/channel-retry.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { paymentMigrations } from "./migrations/0001-create-payments.js";
@@ -80,9 +81,10 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 		// down, and the unique payment per order makes a redelivery harmless.
 		[Channels.orderCreated]: {
 			group: "payment",
-			async handler(this: PaymentThis, message: OrderCreatedMessage) {
+			// A redelivery waits first (withBackoff), longer each time.
+			handler: withBackoff(async function (this: PaymentThis, message: OrderCreatedMessage) {
 				await this.chargeForOrder(message);
-			},
+			}),
 		},
 	},
 
