@@ -1,5 +1,6 @@
-import type { ServiceBroker } from "moleculer";
-import { Errors } from "moleculer";
+import { Errors, ServiceBroker, type ServiceSchema } from "moleculer";
+import { createBrokerOptions } from "../moleculer.config.js";
+import { loadConfig } from "../shared/config.js";
 import { freePort } from "../test/support/cluster.js";
 import { createTestEnvironment, startBroker, testUsers, tokenFor, type TestEnvironment } from "../test/support/test-broker.js";
 import ApiService, { toErrorResponse } from "./api.service.js";
@@ -95,6 +96,17 @@ describe("api gateway", () => {
 		});
 		expect(response.status).toBe(400);
 		expect(((await response.json()) as { error: { code: string } }).error.code).toBe("INVALID_IDEMPOTENCY_KEY");
+	});
+
+	it("fails to start, instead of hanging, when its port is taken", async () => {
+		const taken = new URL(base).port;
+		const second = new ServiceBroker({ ...createBrokerOptions(loadConfig({ ...process.env, PORT: taken })), logger: false });
+		second.createService({ ...ApiService, settings: { ...ApiService.settings, port: Number(taken) } } as ServiceSchema);
+		try {
+			await expect(second.start()).rejects.toMatchObject({ code: "EADDRINUSE" });
+		} finally {
+			await second.stop();
+		}
 	});
 
 	it("never shows a client the cause of a server error", () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { loadConfig, type AppConfig } from "../shared/config.js";
@@ -215,6 +215,19 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 	created(this: ApiThis) {
 		this.config = loadConfig();
+		// moleculer-web 0.10 only logs a listen error (a port in use), so its
+		// start never settles and the process hangs half started. Hand the error
+		// to its listen callback instead, which fails the start.
+		const server = this.server as Server;
+		const listen = server.listen.bind(server) as (port: number, host: string, callback: (err?: Error) => void) => Server;
+		server.listen = ((port: number, host: string, callback: (err?: Error) => void) => {
+			const onError = (err: Error) => callback(err);
+			server.once("error", onError);
+			return listen(port, host, () => {
+				server.off("error", onError);
+				callback();
+			});
+		}) as Server["listen"];
 	},
 };
 
