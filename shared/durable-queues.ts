@@ -48,22 +48,6 @@ async function declareTopology(channel: Channel, prefix: string, publishes: Reco
 	}
 }
 
-/**
- * Declares the exchange of each channel a service publishes and the durable
- * queue of each of its consumer groups, so that the adapter finds them as its
- * own when the consumer subscribes, and a message published before a consumer
- * ever started waits for it.
- */
-export async function declareDurableQueues(amqpUrl: string, prefix: string, publishes: Record<string, readonly string[]>): Promise<void> {
-	const connection = await amqp.connect(amqpUrl.split(";")[0]);
-	try {
-		const channel = await connection.createChannel();
-		await declareTopology(channel, prefix, publishes);
-	} finally {
-		await connection.close();
-	}
-}
-
 export interface ConfirmedPublisherOptions {
 	/** AMQP URL, or a ";"-separated list of a cluster's URLs (tried in turn). */
 	url: string;
@@ -151,6 +135,15 @@ export class ConfirmedPublisher {
 		this.current = undefined;
 		const session = await current?.catch(() => undefined);
 		await session?.close();
+	}
+
+	/**
+	 * Connects now, declaring the exchange of each published channel and the
+	 * durable queue of each consumer group, so that a message published before
+	 * a consumer ever started waits for it.
+	 */
+	async start(): Promise<void> {
+		await this.connect();
 	}
 
 	private connect(): Promise<Session> {

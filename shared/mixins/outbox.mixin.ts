@@ -1,7 +1,7 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { loadConfig } from "../config.js";
-import { ConfirmedPublisher, declareDurableQueues } from "../durable-queues.js";
+import { ConfirmedPublisher } from "../durable-queues.js";
 import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
@@ -103,8 +103,6 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 			const service = this as This;
 			const { transporterUrl } = loadConfig();
 			if (transporterUrl) {
-				await declareDurableQueues(transporterUrl, this.broker.namespace, publishes);
-				// Connects at its first publish.
 				service.outboxPublisher = new ConfirmedPublisher({
 					url: transporterUrl,
 					prefix: this.broker.namespace,
@@ -112,6 +110,8 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 					connectionName: `outbox ${this.fullName}@${this.broker.nodeID}`,
 					logger: this.logger,
 				});
+				// Declares the consumers' queues before anything is published.
+				await service.outboxPublisher.start();
 			}
 			service.outboxTimer = setInterval(() => {
 				service.relayOutbox().catch((err) => service.logger.warn("Outbox relay failed; retrying on the next tick:", (err as Error).message));
