@@ -4,7 +4,7 @@ import { createBrokerOptions } from "./moleculer.config.js";
 import { ConfigError, loadConfig, type AppConfig, type ServiceName } from "./shared/config.js";
 import type { PublicUser } from "./shared/contracts.js";
 import { startJongodb } from "./shared/embedded/jongodb.js";
-import { startPglite } from "./shared/embedded/pglite.js";
+import { startEmbeddedPostgres } from "./shared/embedded/postgres.js";
 import { seedDemoCatalog } from "./shared/seed/demo-catalog.js";
 
 /**
@@ -43,10 +43,10 @@ async function startEmbeddedStores(config: AppConfig, stops: Array<() => Promise
 	}
 	if (!config.databaseUrl && runs(NEEDS_POSTGRES)) {
 		if (config.transporterUrl) throw new ConfigError(["DATABASE_URL must be set when TRANSPORTER is (every node must share one database)"]);
-		const pg = await startPglite();
+		const pg = await startEmbeddedPostgres();
 		stops.push(pg.stop);
 		process.env.DATABASE_URL = pg.url;
-		console.log(`Embedded PostgreSQL (PGlite) at ${pg.url}, in memory: nothing is kept after the process ends`);
+		console.log(`Embedded PostgreSQL at ${pg.url}, data in ${pg.dataDir}: deleted when the process ends`);
 	}
 	if (!config.mongoUrl && runs(["product"])) {
 		if (config.transporterUrl) throw new ConfigError(["MONGO_URL must be set when TRANSPORTER is (every node must share one catalog)"]);

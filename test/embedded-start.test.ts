@@ -10,7 +10,8 @@ import { waitFor } from "./support/wait-for.js";
 
 /**
  * `npm start` on a machine with nothing installed: no server URLs, so the
- * whole system runs in one process on PGlite and jongodb, loads the demo
+ * whole system runs in one process on an embedded PostgreSQL server and
+ * jongodb, loads the demo
  * catalog and an admin account, and prints where to find them. Both stand-ins
  * keep everything in memory (jongodb cannot persist), so a restart starts
  * empty and seeds again: the inventory never outlives the catalog.
@@ -67,7 +68,7 @@ const printedUrl = (shop: Shop, pattern: RegExp): string => {
 	if (!match) throw new Error(`Not printed: ${pattern}\n${shop.output}`);
 	return match[1];
 };
-const pgliteUrl = (shop: Shop) => printedUrl(shop, /Embedded PostgreSQL \(PGlite\) at (postgres:\/\/\S+?),/);
+const postgresUrl = (shop: Shop) => printedUrl(shop, /Embedded PostgreSQL at (postgres:\/\/\S+?),/);
 const jongodbUrl = (shop: Shop) => printedUrl(shop, /\(jongodb\) at (mongodb:\/\/[\d.]+:\d+)/);
 
 /** Whether anything still accepts connections on the host:port of `url`. */
@@ -85,7 +86,7 @@ async function catalogAndInventory(shop: Shop) {
 	const response = await fetch(`http://localhost:${shop.port}/api/products?pageSize=50`);
 	expect(response.status).toBe(200);
 	const catalog = (await response.json()) as ProductPage;
-	const db = new pg.Client({ connectionString: pgliteUrl(shop) });
+	const db = new pg.Client({ connectionString: postgresUrl(shop) });
 	await db.connect();
 	try {
 		const { rows } = await db.query<{ product_id: string; available: number }>("SELECT product_id, available FROM inventory.stock_levels ORDER BY product_id");
@@ -141,10 +142,54 @@ describe("npm start on embedded defaults", () => {
 	});
 
 	it("says that the embedded stores keep nothing, and its catalog and inventory agree", async () => {
-		expect(first!.output).toMatch(/Embedded PostgreSQL \(PGlite\) at \S+, in memory/);
+		expect(first!.output).toMatch(/Embedded PostgreSQL at \S+, data in \S+: deleted when the process ends/);
 		expect(first!.output).toMatch(/\(jongodb\) at \S+, in memory/);
 		expectAgreement(await catalogAndInventory(first!));
 	});
+
+	// PGlite, the stand-in before this one, mixed up the queries of concurrent
+	// connections: a real server keeps each request's session its own.
+	it("registers 60 shoppers at once, each with 201", async () => {
+		const api = `http://localhost:${first!.port}/api`;
+		const statuses = await Promise.all(
+			Array.from({ length: 60 }, (_, i) =>
+				fetch(`${api}/auth/register`, {
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify({ email: `concurrent-${i}@example.com`, password: "a long password", name: `Shopper ${i}` }),
+				}).then((r) => r.status),
+			),
+		);
+		expect(statuses).toEqual(Array(60).fill(201));
+	}, 60_000);
+
+	it("sells exactly 5 units to 50 simultaneous orders for a product with 5 in stock", async () => {
+		const api = `http://localhost:${first!.port}/api`;
+		const json = { "content-type": "application/json" };
+		const adminPassword = /Admin:      owner@example\.com \/ (\S+)/.exec(first!.output)![1];
+		const admin = (await (await fetch(`${api}/auth/login`, { method: "POST", headers: json, body: JSON.stringify({ email: "owner@example.com", password: adminPassword }) })).json()) as AuthTokens;
+		const created = await fetch(`${api}/products`, {
+			method: "POST",
+			headers: { ...json, authorization: `Bearer ${admin.accessToken}` },
+			body: JSON.stringify({ name: "Last five", price: 1000, stock: 5 }),
+		});
+		expect(created.status).toBe(201);
+		const product = (await created.json()) as { id: string };
+		const shopper = (await (await fetch(`${api}/auth/register`, { method: "POST", headers: json, body: JSON.stringify({ email: "rush@example.com", password: "a long password", name: "Rush" }) })).json()) as AuthTokens;
+		const statuses = await Promise.all(
+			Array.from({ length: 50 }, (_, i) =>
+				fetch(`${api}/orders`, {
+					method: "POST",
+					headers: { ...json, authorization: `Bearer ${shopper.accessToken}`, "idempotency-key": `rush-${i}` },
+					body: JSON.stringify({ items: [{ productId: product.id, quantity: 1 }] }),
+				}).then((r) => r.status),
+			),
+		);
+		expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+		expect(statuses.filter((s) => s === 409)).toHaveLength(45);
+		const after = (await (await fetch(`${api}/products/${product.id}`)).json()) as { available: number };
+		expect(after.available).toBe(0);
+	}, 60_000);
 
 	describe("after a restart", () => {
 		let second: Shop | undefined;
@@ -180,7 +225,7 @@ describe("npm start that fails to start", () => {
 		occupied = undefined;
 	});
 
-	it("stops the embedded stores (no jongodb left running) when a service cannot start", async () => {
+	it("stops the embedded stores (no PostgreSQL or jongodb left running) when a service cannot start", async () => {
 		occupied = createServer();
 		occupied.listen(0);
 		await once(occupied, "listening");
@@ -189,6 +234,7 @@ describe("npm start that fails to start", () => {
 		expect(await exitCodeOf(shop)).toBe(1);
 		expect(shop.output).toMatch(/EADDRINUSE/);
 		expect(await accepts(jongodbUrl(shop))).toBe(false);
+		expect(await accepts(postgresUrl(shop))).toBe(false);
 	}, 90_000);
 
 	it("stops the broker and the embedded stores when creating the admin fails", async () => {
@@ -197,6 +243,7 @@ describe("npm start that fails to start", () => {
 		expect(shop.output).toMatch(/The 'email' field must be a valid e-mail/);
 		expect(shop.output).toMatch(/ServiceBroker is stopped/);
 		expect(await accepts(jongodbUrl(shop))).toBe(false);
+		expect(await accepts(postgresUrl(shop))).toBe(false);
 	}, 90_000);
 
 	it("refuses a real database beside an embedded catalog, naming MONGO_URL, before starting anything", async () => {

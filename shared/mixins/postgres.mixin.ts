@@ -66,8 +66,7 @@ export async function migrate(sequelize: Sequelize, options: Pick<PostgresMixinO
 	const lockKey = `moleculer-shop:migrations:${schema}`;
 	// The lock and every migration share one transaction: replicas starting
 	// together wait for each other, and a start-up's migrations commit together
-	// or not at all. (It also keeps PGlite, which shares one session between
-	// connections, from waiting on itself.)
+	// or not at all.
 	await sequelize.transaction(async (lockTx) => {
 		await sequelize.query("SELECT pg_advisory_xact_lock(hashtext(:lockKey))", { replacements: { lockKey }, transaction: lockTx });
 		await sequelize.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`, { transaction: lockTx });

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
+import { freePort } from "../../shared/embedded/free-port.js";
 import { ChannelConsumers } from "../../shared/contracts.js";
 import { testServers } from "./servers.js";
 import type { TestEnvironment } from "./test-broker.js";
@@ -13,16 +13,10 @@ import type { TestEnvironment } from "./test-broker.js";
  * its own SERVICES, talking over the real RabbitMQ, sharing the real Redis and
  * PostgreSQL, and jongodb for the catalog.
  */
+export { freePort };
+
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-export async function freePort(): Promise<number> {
-	const server = createServer();
-	server.listen(0, "127.0.0.1");
-	await once(server, "listening");
-	const { port } = server.address() as { port: number };
-	await new Promise((resolve) => server.close(resolve));
-	return port;
-}
 
 export interface ClusterNode {
 	name: string;
