@@ -60,7 +60,7 @@ describe("operators' CLI", () => {
 			const run = await cli(["health", "--api", api]);
 			expect(run).toMatchObject({ code: 0, err: "" });
 			expect(run.out).toMatch(/: ready$/m);
-			for (const check of ["redis", "postgres:auth", "mongodb", "websocket", "service:order", "service:logs"]) {
+			for (const check of ["redis", "auth:postgres", "product:mongodb", "websocket:socket.io", "logs:redis", "service:order", "service:logs"]) {
 				expect(run.out).toMatch(new RegExp(`^  ok\\s+${check}\\s+up$`, "m"));
 			}
 		});

@@ -5,7 +5,7 @@ import ApiGateway from "moleculer-web";
 import { loadConfig, type AppConfig } from "../shared/config.js";
 import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
 import { ShopClientError } from "../shared/errors.js";
-import { healthProbes, runProbe } from "../shared/health.js";
+import { checkReadiness } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import { verifyAccessToken } from "../shared/tokens.js";
 
@@ -146,23 +146,9 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		ready: {
 			params: {},
 			async handler(this: ApiThis, ctx: Context<unknown, RequestMeta>) {
-				const checks: Record<string, string> = {};
-				const transit = this.broker.transit;
-				if (transit) checks.rabbitmq = transit.connected ? "up" : "down: transporter disconnected";
-				const cacher = this.broker.cacher as unknown as { client?: { ping(): Promise<string> } } | null;
-				if (cacher?.client) checks.redis = await runProbe(() => cacher.client!.ping());
-				for (const [name, probe] of healthProbes(this.broker)) checks[name] = await runProbe(probe);
-				const available = new Set(
-					(this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string }[]).map((s) => s.name),
-				);
-				for (const name of ROUTED_SERVICES) checks[`service:${name}`] = available.has(name) ? "up" : "down: no node runs it";
+				const { ready, checks, problems } = await checkReadiness(ctx, ROUTED_SERVICES);
 				// The reasons (hosts, ports, driver messages) go to the log, not to an anonymous caller.
-				for (const [name, state] of Object.entries(checks)) {
-					if (state === "up" || name.startsWith("service:")) continue;
-					this.logger.warn(`Readiness: ${name} is ${state}`);
-					checks[name] = "down";
-				}
-				const ready = Object.values(checks).every((state) => state === "up");
+				for (const problem of problems) this.logger.warn(`Readiness: ${problem}`);
 				ctx.meta.$statusCode = ready ? 200 : 503;
 				return { status: ready ? "ok" : "unavailable", checks };
 			},

@@ -1,41 +1,135 @@
-import type { ServiceBroker } from "moleculer";
+import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 
 /**
- * Each mixin that opens a connection registers a probe here, keyed by the
- * broker, so the gateway's readiness route can check every dependency of its
- * own process without knowing which services run in it.
+ * Readiness, in every shape. Each service checks the dependencies it uses
+ * itself (its PostgreSQL pool, MongoDB, its Redis stream, its RabbitMQ
+ * publisher) through probes registered by the mixins that open those
+ * connections, and answers for them in its `<service>.health` action
+ * (HealthMixin). The gateway's readiness route calls that action on every
+ * node that runs a service, over the transporter, so a node elsewhere is
+ * checked as truly as the gateway's own process.
  */
 export type HealthProbe = () => Promise<unknown>;
 
-const probesByBroker = new WeakMap<ServiceBroker, Map<string, HealthProbe>>();
+/** "up", or "down: <reason>". */
+export type CheckState = string;
 
-export function registerHealthProbe(broker: ServiceBroker, name: string, probe: HealthProbe): void {
-	let probes = probesByBroker.get(broker);
-	if (!probes) {
-		probes = new Map();
-		probesByBroker.set(broker, probes);
-	}
-	probes.set(name, probe);
+export interface HealthReport {
+	checks: Record<string, CheckState>;
 }
 
-export function healthProbes(broker: ServiceBroker): ReadonlyMap<string, HealthProbe> {
-	return probesByBroker.get(broker) ?? new Map();
+/** How long one probe, and one node's whole report, may take. */
+export const PROBE_TIMEOUT_MS = 2000;
+const REPORT_TIMEOUT_MS = PROBE_TIMEOUT_MS + 500;
+
+type WithProbes = Service & { healthProbes?: Map<string, HealthProbe> };
+
+/** Registers a probe of a dependency the service uses; the name is the dependency's ("postgres", "mongodb", ...). */
+export function registerHealthProbe(service: Service, name: string, probe: HealthProbe): void {
+	const holder = service as WithProbes;
+	holder.healthProbes ??= new Map();
+	holder.healthProbes.set(name, probe);
 }
 
 /** Resolves to "up" or to the reason the probe failed, never slower than `timeoutMs`. */
-export async function runProbe(probe: HealthProbe, timeoutMs = 2000): Promise<string> {
-	let timer: NodeJS.Timeout | undefined;
+export async function runProbe(probe: HealthProbe, timeoutMs = PROBE_TIMEOUT_MS): Promise<CheckState> {
 	try {
-		await Promise.race([
-			probe(),
-			new Promise((_, reject) => {
-				timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-			}),
-		]);
+		await Promise.race([probe(), rejectAfter(timeoutMs)]);
 		return "up";
 	} catch (err) {
 		return `down: ${(err as Error).message}`;
-	} finally {
-		clearTimeout(timer);
 	}
+}
+
+function rejectAfter(ms: number): Promise<never> {
+	return new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref());
+}
+
+/**
+ * Gives a service its `health` action. Mixed in by every mixin that registers
+ * a probe, so a service has it as soon as it uses a dependency; a service
+ * mixing it twice still has one action.
+ */
+export const HealthMixin: Partial<ServiceSchema> = {
+	actions: {
+		/** Internal (the gateway's readiness): this node's probes of this service's dependencies. */
+		health: {
+			visibility: "public",
+			params: {},
+			async handler(this: WithProbes): Promise<HealthReport> {
+				const probes = [...(this.healthProbes ?? new Map<string, HealthProbe>())];
+				const states = await Promise.all(probes.map(([, probe]) => runProbe(probe)));
+				return { checks: Object.fromEntries(probes.map(([name], i) => [name, states[i]])) };
+			},
+		},
+	},
+};
+
+export interface Readiness {
+	ready: boolean;
+	/** Each check by name, "up" or "down": the reasons go to the log, not to an anonymous caller. */
+	checks: Record<string, "up" | "down">;
+	/** What is down, with the node and the reason, for the log. */
+	problems: string[];
+}
+
+interface ServiceOnNode {
+	name: string;
+	nodeID: string;
+	actions?: Record<string, unknown>;
+}
+
+/**
+ * The whole system's readiness, as the gateway on `broker` sees it:
+ * - its own transporter and cacher connections (`rabbitmq`, `redis`);
+ * - `service:<name>` for each service it routes to: some node runs it;
+ * - `<service>:<dependency>` for each probe of each service on each node;
+ *   down when it is down on any node (a replica that cannot serve is an
+ *   outage for the requests routed to it), `<service>:health` when a node
+ *   did not answer in time.
+ * Bounded: every node is asked at once, each answer waited for at most
+ * REPORT_TIMEOUT_MS.
+ */
+export async function checkReadiness(ctx: Context, routedServices: readonly string[]): Promise<Readiness> {
+	const broker: ServiceBroker = ctx.broker;
+	const states = new Map<string, { state: CheckState; where: string }[]>();
+	const record = (name: string, state: CheckState, where: string) => {
+		const list = states.get(name) ?? [];
+		list.push({ state, where });
+		states.set(name, list);
+	};
+	const self = `node ${broker.nodeID}`;
+
+	if (broker.transit) record("rabbitmq", broker.transit.connected ? "up" : "down: transporter disconnected", self);
+	const cacher = broker.cacher as unknown as { client?: { ping(): Promise<string> } } | null;
+	if (cacher?.client) record("redis", await runProbe(() => cacher.client!.ping()), self);
+
+	const running = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: true }) as ServiceOnNode[];
+	for (const name of routedServices) {
+		if (!running.some((s) => s.name === name)) record(`service:${name}`, "down: no node runs it", "the cluster");
+		else record(`service:${name}`, "up", "the cluster");
+	}
+
+	await Promise.all(
+		running
+			.filter((s) => s.actions?.[`${s.name}.health`])
+			.map(async (s) => {
+				const where = `node ${s.nodeID}`;
+				try {
+					const report = await ctx.call<HealthReport, object>(`${s.name}.health`, {}, { nodeID: s.nodeID, timeout: REPORT_TIMEOUT_MS, retries: 0 });
+					for (const [dependency, state] of Object.entries(report.checks)) record(`${s.name}:${dependency}`, state, where);
+				} catch (err) {
+					record(`${s.name}:health`, `down: ${(err as Error).message}`, where);
+				}
+			}),
+	);
+
+	const checks: Readiness["checks"] = {};
+	const problems: string[] = [];
+	for (const [name, list] of [...states].sort(([a], [b]) => a.localeCompare(b))) {
+		const down = list.filter((entry) => entry.state !== "up");
+		checks[name] = down.length ? "down" : "up";
+		for (const entry of down) problems.push(`${name} is ${entry.state} (${entry.where})`);
+	}
+	return { ready: problems.length === 0, checks, problems };
 }

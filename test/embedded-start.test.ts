@@ -125,6 +125,9 @@ describe("npm start on embedded defaults", () => {
 	it("answers at the printed URL with every embedded dependency ready and the demo catalog loaded", async () => {
 		const ready = await fetch(`http://localhost:${first!.port}/api/health/ready`);
 		expect(ready.status).toBe(200);
+		const { checks } = (await ready.json()) as { checks: Record<string, string> };
+		for (const service of ["auth", "product", "order", "payment", "logs"]) expect(checks[`${service}:postgres`]).toBe("up");
+		expect(checks["product:mongodb"]).toBe("up");
 		const products = (await (await fetch(`http://localhost:${first!.port}/api/products?pageSize=50`)).json()) as ProductPage;
 		expect(products.total).toBe(8);
 		expect(products.items.every((p) => Number.isInteger(p.price) && p.currency === "EUR")).toBe(true);

@@ -164,7 +164,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 		this.buffer = config.redisUrl
 			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID, undefined, this.settings.claimIdleMs)
 			: new MemoryBuffer();
-		registerHealthProbe(this.broker, config.redisUrl ? "redis:logs" : "logs:memory", () => this.buffer.ping());
+		if (config.redisUrl) registerHealthProbe(this, "redis", () => this.buffer.ping());
 	},
 
 	started(this: LogsThis) {

@@ -12,7 +12,7 @@ import {
 	type PaymentStatusEvent,
 	type ProductAvailabilityEvent,
 } from "../../shared/contracts.js";
-import { registerHealthProbe } from "../../shared/health.js";
+import { HealthMixin, registerHealthProbe } from "../../shared/health.js";
 import { verifyAccessToken } from "../../shared/tokens.js";
 
 type WebsocketThis = Service & {
@@ -34,6 +34,8 @@ export const rooms = {
  */
 const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 	name: "websocket",
+
+	mixins: [HealthMixin],
 
 	actions: {
 		/** Where clients connect; the port is the bound one (WS_PORT=0 picks a free port). */
@@ -93,7 +95,7 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 			const user = socket.data.user as AuthUser;
 			void socket.join(user.role === "admin" ? [rooms.user(user.id), rooms.admins] : [rooms.user(user.id)]);
 		});
-		registerHealthProbe(this.broker, "websocket", async () => {
+		registerHealthProbe(this, "socket.io", async () => {
 			if (!this.http.listening) throw new Error("not listening");
 		});
 	},

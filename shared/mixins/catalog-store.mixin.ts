@@ -3,7 +3,7 @@ import DbService from "moleculer-db";
 import MongooseDbAdapter from "moleculer-db-adapter-mongoose";
 import mongoose from "mongoose";
 import { loadConfig } from "../config.js";
-import { registerHealthProbe } from "../health.js";
+import { HealthMixin, registerHealthProbe } from "../health.js";
 
 /**
  * moleculer-db over MongoDB (mongoose adapter) when MONGO_URL is set, over
@@ -18,7 +18,7 @@ import { registerHealthProbe } from "../health.js";
 export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<T>): Partial<ServiceSchema> {
 	const crudActions = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 	return {
-		mixins: [DbService],
+		mixins: [DbService, HealthMixin],
 		// Getters, so that MONGO_URL is read when the broker creates the service
 		// (after server.ts or a test has set it), not when this module is imported.
 		get adapter() {
@@ -33,9 +33,8 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 		},
 		actions: Object.fromEntries(crudActions.map((name) => [name, false])),
 		created(this: Service) {
-			const { mongoUrl } = loadConfig();
-			registerHealthProbe(this.broker, mongoUrl ? "mongodb" : "catalog:memory", async () => {
-				if (!mongoUrl) return;
+			if (!loadConfig().mongoUrl) return;
+			registerHealthProbe(this, "mongodb", async () => {
 				const db = mongoose.connection.db;
 				if (!db || mongoose.connection.readyState !== 1) throw new Error("not connected");
 				await db.admin().ping();

@@ -2,6 +2,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { loadConfig } from "../config.js";
 import { ConfirmedPublisher } from "../durable-queues.js";
+import { registerHealthProbe } from "../health.js";
 import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
@@ -112,6 +113,8 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 				});
 				// Declares the consumers' queues before anything is published.
 				await service.outboxPublisher.start();
+				// Reconnects if the connection was lost: ready again as soon as RabbitMQ is.
+				registerHealthProbe(this, "rabbitmq", () => service.outboxPublisher!.start());
 			}
 			service.outboxTimer = setInterval(() => {
 				service.relayOutbox().catch((err) => service.logger.warn("Outbox relay failed; retrying on the next tick:", (err as Error).message));

@@ -2,7 +2,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, Sequelize, type Transaction } from "sequelize";
 import { Umzug, type MigrationParams, type UmzugStorage } from "umzug";
 import { loadConfig } from "../config.js";
-import { registerHealthProbe } from "../health.js";
+import { HealthMixin, registerHealthProbe } from "../health.js";
 
 /**
  * A service that owns PostgreSQL data gets its own schema (auth, orders,
@@ -31,6 +31,8 @@ export interface PostgresThis {
 
 export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSchema> {
 	return {
+		mixins: [HealthMixin],
+
 		methods: {
 			withTransaction<T>(this: Service & PostgresThis, work: (transaction: Transaction) => Promise<T>): Promise<T> {
 				return this.sequelize.transaction(work);
@@ -48,7 +50,7 @@ export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSch
 				define: { schema: options.schema, underscored: true, timestamps: true },
 			});
 			options.defineModels?.(service.sequelize, options.schema);
-			registerHealthProbe(this.broker, `postgres:${options.schema}`, () => service.sequelize.query("SELECT 1", { type: QueryTypes.SELECT }));
+			registerHealthProbe(this, "postgres", () => service.sequelize.query("SELECT 1", { type: QueryTypes.SELECT }));
 		},
 
 		async started(this: Service) {
