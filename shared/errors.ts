@@ -52,3 +52,14 @@ export class UnprocessableError extends ShopClientError {
 		super(message, 422, code, details);
 	}
 }
+
+/**
+ * A dependency of the service (its database, Redis, RabbitMQ) is unreachable:
+ * the request may succeed when retried later. The gateway answers 503
+ * SERVICE_UNAVAILABLE without the cause, which goes to the service's log.
+ */
+export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
+	constructor(dependency: string, cause?: unknown) {
+		super(`${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ""}`, 503, "SERVICE_UNAVAILABLE", { dependency });
+	}
+}
