@@ -6,6 +6,7 @@ import type { PublicUser } from "./shared/contracts.js";
 import { startJongodb } from "./shared/embedded/jongodb.js";
 import { startEmbeddedPostgres } from "./shared/embedded/postgres.js";
 import { seedDemoCatalog } from "./shared/seed/demo-catalog.js";
+import { StartupError } from "./shared/startup-error.js";
 
 /**
  * Starts the services named by SERVICES (all by default) in this process.
@@ -116,6 +117,6 @@ async function stopWithin(broker: ServiceBroker, ms: number): Promise<void> {
 }
 
 main().catch((err) => {
-	console.error(err instanceof ConfigError ? err.message : err);
+	console.error(err instanceof ConfigError || err instanceof StartupError ? err.message : err);
 	process.exit(1);
 });

@@ -41,6 +41,8 @@ export interface AppConfig {
 	adminEmail?: string;
 	adminPassword?: string;
 	logsFlushIntervalMs: number;
+	/** How long a starting node waits for its PostgreSQL and MongoDB before it gives up. */
+	dependencyWaitSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		adminEmail: read("ADMIN_EMAIL"),
 		adminPassword: read("ADMIN_PASSWORD"),
 		logsFlushIntervalMs: integer("LOGS_FLUSH_INTERVAL_MS", 1000, 50, 3_600_000),
+		dependencyWaitSeconds: integer("DEPENDENCY_WAIT_SECONDS", 30, 1, 3600),
 	};
 
 	if (nodeEnv === "production") {

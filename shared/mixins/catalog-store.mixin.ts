@@ -3,7 +3,9 @@ import DbService from "moleculer-db";
 import MongooseDbAdapter from "moleculer-db-adapter-mongoose";
 import mongoose from "mongoose";
 import { loadConfig } from "../config.js";
+import { DependencyErrorsMixin } from "../dependency-failures.js";
 import { HealthMixin, registerHealthProbe } from "../health.js";
+import { redactUrl, StartupError } from "../startup-error.js";
 
 /**
  * moleculer-db over MongoDB (mongoose adapter) when MONGO_URL is set, over
@@ -15,16 +17,31 @@ import { HealthMixin, registerHealthProbe } from "../health.js";
  * moleculer-db's CRUD actions are switched off: the owning service declares
  * its own actions with strict params.
  */
+
+/** How long one attempt to reach MongoDB waits for a server, at start and for each query. */
+const SERVER_SELECTION_TIMEOUT_MS = 5000;
+
+// moleculer-db's own `started` retries the connection every second for ever,
+// logging a stack each time and never naming the URL; this mixin connects
+// itself, within DEPENDENCY_WAIT_SECONDS.
+const { started: _retriesForever, ...CatalogDbService } = DbService as unknown as ServiceSchema;
+
 export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<T>): Partial<ServiceSchema> {
 	const crudActions = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 	return {
-		mixins: [DbService, HealthMixin],
+		mixins: [CatalogDbService, HealthMixin, DependencyErrorsMixin],
 		// Getters, so that MONGO_URL is read when the broker creates the service
 		// (after server.ts or a test has set it), not when this module is imported.
 		get adapter() {
 			const { mongoUrl } = loadConfig();
 			return mongoUrl
-				? new MongooseDbAdapter(mongoUrl, { autoCreate: false, autoIndex: true, serverSelectionTimeoutMS: 5000 })
+				? new MongooseDbAdapter(mongoUrl, {
+						autoCreate: false,
+						autoIndex: true,
+						serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS,
+						// Fail a query at once while disconnected (503), instead of queueing it.
+						bufferCommands: false,
+					})
 				: new DbService.MemoryAdapter();
 		},
 		// The mongoose adapter connects mongoose's default connection when given a model.
@@ -39,6 +56,22 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 				if (!db || mongoose.connection.readyState !== 1) throw new Error("not connected");
 				await db.admin().ping();
 			});
+		},
+		async started(this: Service) {
+			const connect = () => (this as Service & { connect(): Promise<void> }).connect();
+			const { mongoUrl, dependencyWaitSeconds } = loadConfig();
+			const deadline = Date.now() + dependencyWaitSeconds * 1000;
+			for (;;) {
+				try {
+					return await connect();
+				} catch (err) {
+					// Each attempt waits SERVER_SELECTION_TIMEOUT_MS for a server.
+					if (!mongoUrl || Date.now() + SERVER_SELECTION_TIMEOUT_MS > deadline) {
+						const where = mongoUrl ? `MongoDB at ${redactUrl(mongoUrl)}` : "The catalog's memory store";
+						throw new StartupError(`${where} did not answer within ${dependencyWaitSeconds} s (${(err as Error).message}); start it, or fix MONGO_URL`);
+					}
+				}
+			}
 		},
 	};
 }

@@ -2,7 +2,9 @@ import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, Sequelize, type Transaction } from "sequelize";
 import { Umzug, type MigrationParams, type UmzugStorage } from "umzug";
 import { loadConfig } from "../config.js";
+import { DependencyErrorsMixin } from "../dependency-failures.js";
 import { HealthMixin, registerHealthProbe } from "../health.js";
+import { preparePostgres } from "../postgres-bootstrap.js";
 
 /**
  * A service that owns PostgreSQL data gets its own schema (auth, orders,
@@ -31,7 +33,7 @@ export interface PostgresThis {
 
 export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSchema> {
 	return {
-		mixins: [HealthMixin],
+		mixins: [HealthMixin, DependencyErrorsMixin],
 
 		methods: {
 			withTransaction<T>(this: Service & PostgresThis, work: (transaction: Transaction) => Promise<T>): Promise<T> {
@@ -54,6 +56,8 @@ export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSch
 		},
 
 		async started(this: Service) {
+			const { databaseUrl, dependencyWaitSeconds } = loadConfig();
+			await preparePostgres(databaseUrl!, dependencyWaitSeconds * 1000);
 			await migrate((this as Service & PostgresThis).sequelize, options);
 		},
 
