@@ -1,4 +1,4 @@
-// ESM + ts-jest as measured in STACK-NOTES.md; run through `npm test`, which
+// ESM + ts-jest as set out in docs/decisions.md (2); run through `npm test`, which
 // sets NODE_OPTIONS=--experimental-vm-modules.
 /** @type {import("jest").Config} */
 const config = {

@@ -4,7 +4,7 @@
  *   npm run bench                     # 10 s per scenario
  *   BENCH_DURATION=3 npm run bench    # shorter runs
  *
- * Needs the real PostgreSQL, Redis and RabbitMQ (../shared/STACK-NOTES.md);
+ * Needs the real PostgreSQL, Redis and RabbitMQ (docs/decisions.md, 11);
  * starts its own jongodb. It prints figures and asserts nothing.
  *
  * Scenarios, each loaded by autocannon with 64 connections:
@@ -50,7 +50,7 @@ const CONNECTIONS = 64;
 const WARMUP_SECONDS = 1;
 const DURATION_SECONDS = readDuration();
 
-/** About 1 KB of JSON once served, like the body STACK-NOTES.md measured. */
+/** About 1 KB of JSON once served, like the body of the measurements in docs/decisions.md. */
 const SAMPLE_PRODUCT = {
 	name: "Benchmark espresso grinder",
 	description: "Conical burr grinder with 40 settings, for espresso and filter. ".repeat(11).trim(),

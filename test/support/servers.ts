@@ -1,6 +1,6 @@
 /**
  * The real servers the tests use. Defaults are the ones every development and
- * CI machine runs (../shared/STACK-NOTES.md); override with TEST_* variables.
+ * CI machine runs (docs/decisions.md, 11); override with TEST_* variables.
  */
 export const testServers = {
 	postgresAdminUrl: process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
