@@ -17,6 +17,23 @@ export interface RequestMeta {
 	user?: AuthUser;
 	idempotencyKey?: string;
 	$statusCode?: number;
+	/** The Location header of a 201 (moleculer-web reads it); the gateway sets it. */
+	$location?: string;
+}
+
+/** Every list answer: one page of items and where it stands among all of them. */
+export interface Page<T> {
+	items: T[];
+	page: number;
+	pageSize: number;
+	total: number;
+	totalPages: number;
+}
+
+/** Which page of a list to answer; both have defaults in every list action. */
+export interface PageParams {
+	page: number;
+	pageSize: number;
 }
 
 // ---- auth -----------------------------------------------------------------
@@ -75,17 +92,9 @@ export interface Product {
 	updatedAt: string;
 }
 
-export interface ProductPage {
-	items: Product[];
-	page: number;
-	pageSize: number;
-	total: number;
-	totalPages: number;
-}
+export type ProductPage = Page<Product>;
 
-export interface ListProductsParams {
-	page: number;
-	pageSize: number;
+export interface ListProductsParams extends PageParams {
 	q?: string;
 	category?: string;
 	minPrice?: number;
@@ -151,6 +160,8 @@ export interface Order {
 	updatedAt: string;
 }
 
+export type OrderPage = Page<Order>;
+
 // ---- payment ---------------------------------------------------------------
 
 export type PaymentStatus = "processing" | "succeeded" | "failed" | "pending";
@@ -168,6 +179,12 @@ export interface Payment {
 	createdAt: string;
 	updatedAt: string;
 }
+
+export interface ListPaymentsParams extends PageParams {
+	orderId?: string;
+}
+
+export type PaymentPage = Page<Payment>;
 
 // ---- logs ------------------------------------------------------------------
 

@@ -6,13 +6,15 @@ import {
 	Events,
 	type AuthUser,
 	type OrderCreatedMessage,
-	type Payment,
+	type PaymentPage,
 	type PaymentSettledMessage,
 	type PaymentStatusEvent,
 } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
 import PaymentService from "./payment.service.js";
+import { createPaymentProviders } from "./providers/index.js";
+import { SIMULATED_TOKENS } from "./providers/simulated.provider.js";
 
 /** What @moleculer/channels adds to a service: runs its channel handler in process and waits for it. */
 type ChannelService = Service & { emitLocalChannelHandler(channel: string, payload: unknown): Promise<void> };
@@ -72,7 +74,8 @@ describe("payment service", () => {
 			{ replacements: { orderId }, type: QueryTypes.SELECT },
 		);
 	const settledFor = (orderId: string) => settledMessages.filter((m) => m.orderId === orderId);
-	const list = (user: AuthUser | undefined, params: object = {}) => broker.call<Payment[], object>("payment.list", params, { meta: { user } });
+	const listPage = (user: AuthUser | undefined, params: object = {}) => broker.call<PaymentPage, object>("payment.list", params, { meta: { user } });
+	const list = async (user: AuthUser | undefined, params: object = {}) => (await listPage(user, params)).items;
 
 	it("charges once when the same orders.created message is delivered twice through the channel", async () => {
 		const message = orderCreated("tok_visa");
@@ -168,6 +171,34 @@ describe("payment service", () => {
 
 		await expect(list(undefined)).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		await expect(list(testUsers.alice, { orderId: "not-a-uuid" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+	});
+
+	it("lists payments a page at a time, newest first, with the total", async () => {
+		for (let i = 0; i < 3; i++) await deliver(orderCreated("tok_visa", testUsers.bob, 100 + i));
+		const [{ n }] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM payments.payments WHERE user_id = :id`, { replacements: { id: testUsers.bob.id }, type: QueryTypes.SELECT });
+		const total = Number(n);
+		expect(total).toBeGreaterThanOrEqual(3);
+
+		const first = await listPage(testUsers.bob, { pageSize: 2 });
+		expect(first).toMatchObject({ page: 1, pageSize: 2, total, totalPages: Math.ceil(total / 2) });
+		expect(first.items).toHaveLength(2);
+		const pages = [first];
+		for (let page = 2; page <= first.totalPages; page++) pages.push(await listPage(testUsers.bob, { page, pageSize: "2" }));
+		const all = pages.flatMap((p) => p.items);
+		expect(new Set(all.map((p) => p.id)).size).toBe(total);
+		const times = all.map((p) => p.createdAt);
+		expect(times).toEqual([...times].sort().reverse());
+		expect(await listPage(testUsers.bob, { page: first.totalPages + 1, pageSize: 2 })).toMatchObject({ items: [], total });
+
+		// Defaults like order.list; pageSize is bounded.
+		expect(await listPage(testUsers.bob)).toMatchObject({ page: 1, pageSize: 20, total });
+		await expect(listPage(testUsers.bob, { pageSize: 101 })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+	});
+
+	it("the simulated provider accepts exactly its test tokens", () => {
+		const simulated = createPaymentProviders().get("simulated")!;
+		for (const token of Object.keys(SIMULATED_TOKENS)) expect({ token, accepted: simulated.accepts(token) }).toEqual({ token, accepted: true });
+		for (const token of ["tok_bogus", "", "TOK_VISA", "toString", "__proto__"]) expect({ token, accepted: simulated.accepts(token) }).toEqual({ token, accepted: false });
 	});
 
 	it("publishes every settlement in the outbox", async () => {

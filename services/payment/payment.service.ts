@@ -5,8 +5,10 @@ import {
 	ChannelConsumers,
 	Channels,
 	Events,
+	type ListPaymentsParams,
 	type OrderCreatedMessage,
 	type Payment,
+	type PaymentPage,
 	type PaymentSettledMessage,
 	type PaymentStatus,
 	type PaymentStatusEvent,
@@ -16,8 +18,8 @@ import { withBackoff } from "../../shared/channel-retry.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { paymentMigrations } from "./migrations/0001-create-payments.js";
+import { createPaymentProviders } from "./providers/index.js";
 import { ProviderTimeoutError, type PaymentProvider } from "./providers/payment-provider.js";
-import { SimulatedProvider } from "./providers/simulated.provider.js";
 
 interface PaymentRow {
 	id: string;
@@ -63,15 +65,29 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	actions: {
 		list: {
 			permissions: ["authenticated"],
-			params: { $$strict: "remove", orderId: { type: "uuid", optional: true } },
-			async handler(this: PaymentThis, ctx: Context<{ orderId?: string }, RequestMeta>): Promise<Payment[]> {
+			params: {
+				$$strict: "remove",
+				orderId: { type: "uuid", optional: true },
+				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
+			},
+			async handler(this: PaymentThis, ctx: Context<ListPaymentsParams, RequestMeta>): Promise<PaymentPage> {
 				const user = ctx.meta.user!;
-				const conditions = [user.role === "admin" ? null : "user_id = :userId", ctx.params.orderId ? "order_id = :orderId" : null].filter(Boolean);
-				const rows = await this.sequelize.query<PaymentRow>(
-					`SELECT * FROM payments.payments ${conditions.length ? `WHERE ${conditions.join(" AND ")}` : ""} ORDER BY created_at DESC LIMIT 100`,
-					{ replacements: { userId: user.id, orderId: ctx.params.orderId ?? null }, type: QueryTypes.SELECT },
-				);
-				return rows.map(toPayment);
+				const { orderId, page, pageSize } = ctx.params;
+				// Shoppers see their own payments; admins see everyone's.
+				const conditions = [user.role === "admin" ? null : "user_id = :userId", orderId ? "order_id = :orderId" : null].filter(Boolean);
+				const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
+				const replacements = { userId: user.id, orderId: orderId ?? null, limit: pageSize, offset: (page - 1) * pageSize };
+				const [rows, [{ count }]] = await Promise.all([
+					// The id breaks ties, so that pages never repeat or skip a payment.
+					this.sequelize.query<PaymentRow>(`SELECT * FROM payments.payments ${where} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset`, {
+						replacements,
+						type: QueryTypes.SELECT,
+					}),
+					this.sequelize.query<{ count: string }>(`SELECT count(*) FROM payments.payments ${where}`, { replacements, type: QueryTypes.SELECT }),
+				]);
+				const total = Number(count);
+				return { items: rows.map(toPayment), page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
 			},
 		},
 	},
@@ -153,7 +169,7 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	},
 
 	created(this: PaymentThis) {
-		this.providers = new Map<string, PaymentProvider>([["simulated", new SimulatedProvider()]]);
+		this.providers = createPaymentProviders();
 	},
 };
 

@@ -4,7 +4,7 @@ import { QueryTypes, Sequelize } from "sequelize";
 import { io, type Socket } from "socket.io-client";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { loadConfig } from "../../shared/config.js";
-import type { AuthTokens, Notification, Order, Payment, Product, ProductPage } from "../../shared/contracts.js";
+import type { AuthTokens, Notification, Order, PaymentPage, Product, ProductPage } from "../../shared/contracts.js";
 import { Cluster } from "../support/cluster.js";
 import { testServers } from "../support/servers.js";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-broker.js";
@@ -135,8 +135,8 @@ describe("the system across processes", () => {
 
 		const order = await http<Order>("GET", `/orders/${orderId}`, { token: shopper.accessToken });
 		expect(order.body.status).toBe("paid");
-		const payments = await http<Payment[]>("GET", `/payments?orderId=${orderId}`, { token: shopper.accessToken });
-		expect(payments.body).toEqual([expect.objectContaining({ orderId, amount: 2500, status: "succeeded" })]);
+		const payments = await http<PaymentPage>("GET", `/payments?orderId=${orderId}`, { token: shopper.accessToken });
+		expect(payments.body.items).toEqual([expect.objectContaining({ orderId, amount: 2500, status: "succeeded" })]);
 		expect((await http<Product>("GET", `/products/${product.id}`)).body.available).toBe(8);
 
 		// The same Idempotency-Key replays the order instead of placing another.

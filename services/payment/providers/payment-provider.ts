@@ -25,5 +25,11 @@ export class ProviderTimeoutError extends Error {
 
 export interface PaymentProvider {
 	readonly name: string;
+	/**
+	 * Whether `token` is one this provider can charge, judged without asking
+	 * it (no network, no state): an order with a token it refuses is refused
+	 * when it is placed, instead of failing at payment.
+	 */
+	accepts(token: string): boolean;
 	charge(request: ChargeRequest): Promise<ChargeResult>;
 }

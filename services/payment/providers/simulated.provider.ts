@@ -16,6 +16,10 @@ export const SIMULATED_TOKENS = {
 export class SimulatedProvider implements PaymentProvider {
 	readonly name = "simulated";
 
+	accepts(token: string): boolean {
+		return Object.hasOwn(SIMULATED_TOKENS, token);
+	}
+
 	async charge({ token, idempotencyKey }: ChargeRequest): Promise<ChargeResult> {
 		const providerReference = `sim_ch_${createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 24)}`;
 		switch (token) {
@@ -28,6 +32,7 @@ export class SimulatedProvider implements PaymentProvider {
 			case "tok_timeout":
 				throw new ProviderTimeoutError(this.name);
 			default:
+				// Refused when the order is placed (accepts); kept for messages queued before that check.
 				return { status: "failed", providerReference, failureCode: "invalid_token" };
 		}
 	}
