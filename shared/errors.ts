@@ -48,7 +48,7 @@ export class OutOfStockError extends ShopClientError {
 }
 
 export class UnprocessableError extends ShopClientError {
-	constructor(code: "CURRENCY_MISMATCH" | "PRODUCT_INACTIVE", message: string, details?: unknown) {
+	constructor(code: "CURRENCY_MISMATCH" | "PRODUCT_INACTIVE" | "PAYMENT_TOKEN_INVALID", message: string, details?: unknown) {
 		super(message, 422, code, details);
 	}
 }
@@ -61,5 +61,11 @@ export class UnprocessableError extends ShopClientError {
 export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
 	constructor(dependency: string, cause?: unknown) {
 		super(`${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ""}`, 503, "SERVICE_UNAVAILABLE", { dependency });
+	}
+}
+
+export class UnsupportedMediaTypeError extends ShopClientError {
+	constructor(message = "Send the request body as JSON, with content-type: application/json") {
+		super(message, 415, "UNSUPPORTED_MEDIA_TYPE");
 	}
 }

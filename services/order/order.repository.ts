@@ -46,11 +46,12 @@ export class OrderRepository {
 			 VALUES (:id, :userId, 'pending_payment', :currency, :totalAmount, :paymentProvider, :idempotencyKey, :requestHash)`,
 			{ replacements: { ...order }, transaction },
 		);
-		for (const item of order.items) {
+		// Each line's position is its place in `items`: answers list the lines as they were sent.
+		for (const [position, item] of order.items.entries()) {
 			await this.sequelize.query(
-				`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total)
-				 VALUES (:orderId, :productId, :name, :unitPrice, :quantity, :lineTotal)`,
-				{ replacements: { orderId: order.id, ...item }, transaction },
+				`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total, position)
+				 VALUES (:orderId, :productId, :name, :unitPrice, :quantity, :lineTotal, :position)`,
+				{ replacements: { orderId: order.id, ...item, position }, transaction },
 			);
 		}
 		await this.recordTransition(order.id, null, "pending_payment", "order placed", transaction);
@@ -107,7 +108,7 @@ export class OrderRepository {
 
 	private async withItems(rows: OrderRow[], transaction?: Transaction): Promise<StoredOrder[]> {
 		if (!rows.length) return [];
-		const items = await this.sequelize.query<ItemRow>(`SELECT * FROM orders.order_items WHERE order_id IN (:ids) ORDER BY product_id`, {
+		const items = await this.sequelize.query<ItemRow>(`SELECT * FROM orders.order_items WHERE order_id IN (:ids) ORDER BY order_id, position`, {
 			replacements: { ids: rows.map((r) => r.id) },
 			type: QueryTypes.SELECT,
 			transaction,

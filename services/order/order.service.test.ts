@@ -1,23 +1,28 @@
 import { randomUUID } from "node:crypto";
 import type { Service, ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import { Channels, Events, type AuthUser, type Order, type OrderStatusEvent, type Payment, type PaymentSettledMessage, type Product } from "../../shared/contracts.js";
+import {
+	Channels,
+	Events,
+	type AuthUser,
+	type Order,
+	type OrderPage,
+	type OrderStatusEvent,
+	type PaymentPage,
+	type PaymentSettledMessage,
+	type Product,
+} from "../../shared/contracts.js";
+import { migrate } from "../../shared/mixins/postgres.mixin.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
 import PaymentService from "../payment/payment.service.js";
 import ProductService from "../product/product.service.js";
+import { orderMigrations } from "./migrations/0001-create-orders.js";
+import { orderItemPositions } from "./migrations/0002-order-item-positions.js";
 import OrderService from "./order.service.js";
 
 /** What @moleculer/channels adds to a service: runs its channel handler in process and waits for it. */
 type ChannelService = Service & { emitLocalChannelHandler(channel: string, payload: unknown): Promise<void> };
-
-interface OrderPage {
-	items: Order[];
-	page: number;
-	pageSize: number;
-	total: number;
-	totalPages: number;
-}
 
 describe("order service", () => {
 	let env: TestEnvironment;
@@ -61,6 +66,8 @@ describe("order service", () => {
 	};
 	const orderRows = () => count(`SELECT count(*) FROM orders.orders`);
 	const reservationsOf = (productId: string) => count(`SELECT count(*) FROM inventory.reservations WHERE product_id = :productId`, { productId });
+	const paymentsOf = async (orderId: string, user: AuthUser = testUsers.alice) =>
+		(await broker.call<PaymentPage, object>("payment.list", { orderId }, as(user))).items;
 	const settled = (id: string, status: Order["status"]) =>
 		waitFor(async () => (await getOrder(id)).status === status, `order ${id} to become ${status}`, 10_000, 25);
 
@@ -77,13 +84,11 @@ describe("order service", () => {
 			status: "paid",
 		});
 		expect(order).toMatchObject({ userId: testUsers.alice.id, status: "pending_payment", currency: "EUR", totalAmount: 3 * 1500 + 250 });
-		expect(order.items).toHaveLength(2);
-		expect(order.items).toEqual(
-			expect.arrayContaining([
-				{ productId: beans.id, name: "Beans", unitPrice: 1500, quantity: 3, lineTotal: 4500 },
-				{ productId: filter.id, name: "Filter", unitPrice: 250, quantity: 1, lineTotal: 250 },
-			]),
-		);
+		// Merged where the product first appeared.
+		expect(order.items).toEqual([
+			{ productId: beans.id, name: "Beans", unitPrice: 1500, quantity: 3, lineTotal: 4500 },
+			{ productId: filter.id, name: "Filter", unitPrice: 250, quantity: 1, lineTotal: 250 },
+		]);
 		expect(order.totalAmount).toBe(order.items.reduce((sum, item) => sum + item.lineTotal, 0));
 		// The merged quantity is what was reserved.
 		expect(await available(beans.id)).toBe(7);
@@ -91,6 +96,78 @@ describe("order service", () => {
 		// What is stored is what was answered.
 		expect(await getOrder(order.id, testUsers.alice)).toMatchObject({ id: order.id, totalAmount: 4750, items: order.items });
 		await settled(order.id, "paid");
+	});
+
+	it("keeps the lines in the order they were sent, in the answer, the stored order and the list", async () => {
+		const made = await Promise.all(["Line 1", "Line 2", "Line 3", "Line 4"].map((name) => product(name, 100, 10)));
+		// Descending product id: the opposite of the order the stock is locked in.
+		const sent = made.map((p) => p.id).sort().reverse();
+		const order = await createOrder(testUsers.alice, { items: [...sent.map((productId) => ({ productId, quantity: 1 })), { productId: sent[2], quantity: 4 }] });
+		expect(order.items.map((i) => [i.productId, i.quantity])).toEqual([
+			[sent[0], 1],
+			[sent[1], 1],
+			[sent[2], 5],
+			[sent[3], 1],
+		]);
+		expect((await getOrder(order.id, testUsers.alice)).items).toEqual(order.items);
+		const listed = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.alice));
+		expect(listed.items.find((o) => o.id === order.id)!.items).toEqual(order.items);
+		const stored = await db.query<{ product_id: string; position: number }>(`SELECT product_id, position FROM orders.order_items WHERE order_id = :id ORDER BY position`, {
+			replacements: { id: order.id },
+			type: QueryTypes.SELECT,
+		});
+		expect(stored).toEqual(sent.map((product_id, position) => ({ product_id, position })));
+		expect(await available(sent[2])).toBe(5);
+		await settled(order.id, "paid");
+	});
+
+	it("numbers the lines of orders stored before positions existed by product id", async () => {
+		const other = await createTestEnvironment();
+		const old = new Sequelize(other.databaseUrl, { logging: false });
+		try {
+			await migrate(old, { schema: "orders", migrations: orderMigrations });
+			const orderId = randomUUID();
+			await old.query(
+				`INSERT INTO orders.orders (id, user_id, status, currency, total_amount, payment_provider, request_hash) VALUES (:orderId, :userId, 'paid', 'EUR', 300, 'simulated', 'h')`,
+				{ replacements: { orderId, userId: testUsers.alice.id } },
+			);
+			for (const productId of ["c", "a", "b"]) {
+				await old.query(`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total) VALUES (:orderId, :productId, :productId, 100, 1, 100)`, {
+					replacements: { orderId, productId },
+				});
+			}
+			await migrate(old, { schema: "orders", migrations: [...orderMigrations, orderItemPositions] });
+			const rows = await old.query(`SELECT product_id, position FROM orders.order_items ORDER BY position`, { type: QueryTypes.SELECT });
+			expect(rows).toEqual([
+				{ product_id: "a", position: 0 },
+				{ product_id: "b", position: 1 },
+				{ product_id: "c", position: 2 },
+			]);
+			// Two lines of one order cannot share a place.
+			await expect(old.query(`UPDATE orders.order_items SET position = 0 WHERE product_id = 'b'`)).rejects.toMatchObject({
+				name: "SequelizeUniqueConstraintError",
+				parent: { constraint: "order_items_position_unique" },
+			});
+		} finally {
+			await old.close();
+			await other.drop();
+		}
+	});
+
+	it("refuses a payment token the provider does not accept with 422 PAYMENT_TOKEN_INVALID, reserving and writing nothing", async () => {
+		const item = await product("Token item", 100, 5);
+		const ordersBefore = await orderRows();
+		await expect(
+			createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 2 }], payment: { provider: "simulated", token: "tok_bogus" } }, "key-bogus"),
+		).rejects.toMatchObject({ code: 422, type: "PAYMENT_TOKEN_INVALID", data: { field: "payment.token", provider: "simulated" } });
+		expect(await orderRows()).toBe(ordersBefore);
+		expect(await available(item.id)).toBe(5);
+		expect(await reservationsOf(item.id)).toBe(0);
+		// Every test token is still taken.
+		for (const token of ["tok_visa", "tok_chargeDeclined", "tok_insufficientFunds", "tok_timeout"]) {
+			const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }], payment: { provider: "simulated", token } });
+			expect(order.status).toBe("pending_payment");
+		}
 	});
 
 	it("refuses an unknown product with 404 PRODUCT_NOT_FOUND and writes nothing", async () => {
@@ -176,7 +253,7 @@ describe("order service", () => {
 		const item = await product("Paid item", 1200, 3);
 		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }], payment: { provider: "simulated", token: "tok_visa" } });
 		await settled(order.id, "paid");
-		const payments = await broker.call<Payment[], object>("payment.list", { orderId: order.id }, as(testUsers.alice));
+		const payments = await paymentsOf(order.id);
 		expect(payments).toEqual([expect.objectContaining({ orderId: order.id, amount: 1200, currency: "EUR", status: "succeeded", failureCode: null })]);
 		// Paid stock stays sold, even if a stray failure for the order arrives later.
 		expect(await available(item.id)).toBe(2);
@@ -198,7 +275,7 @@ describe("order service", () => {
 		expect(order.status).toBe("pending_payment");
 		await settled(order.id, "payment_failed");
 		expect(await available(item.id)).toBe(3);
-		const payments = await broker.call<Payment[], object>("payment.list", { orderId: order.id }, as(testUsers.alice));
+		const payments = await paymentsOf(order.id);
 		expect(payments).toEqual([expect.objectContaining({ status: "failed", failureCode: "card_declined" })]);
 		const history = await db.query<{ from_status: string | null; to_status: string }>(
 			`SELECT from_status, to_status FROM orders.order_status_history WHERE order_id = :id ORDER BY id`,
@@ -214,7 +291,7 @@ describe("order service", () => {
 		const item = await product("Settled once", 700, 4);
 		// tok_timeout: the payment stays pending, so only the deliveries below settle the order.
 		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 2 }], payment: { provider: "simulated", token: "tok_timeout" } });
-		await waitFor(async () => (await broker.call<Payment[], object>("payment.list", { orderId: order.id }, as(testUsers.admin)))[0]?.status === "pending", "the payment to be pending", 10_000, 25);
+		await waitFor(async () => (await paymentsOf(order.id, testUsers.admin))[0]?.status === "pending", "the payment to be pending", 10_000, 25);
 		const settlement: PaymentSettledMessage = { paymentId: randomUUID(), orderId: order.id, userId: testUsers.alice.id, status: "failed", failureCode: "card_declined" };
 		const orderService = broker.getLocalService("order") as ChannelService;
 		await Promise.all([1, 2, 3].map(() => orderService.emitLocalChannelHandler(Channels.paymentSettled, settlement)));
@@ -231,6 +308,8 @@ describe("order service", () => {
 		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }] });
 		await expect(getOrder(order.id, testUsers.bob)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
 		await expect(getOrder(randomUUID(), testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
+		// Not a UUID: no such order either, answered without asking PostgreSQL (which would refuse it as a uuid).
+		for (const id of ["nope", `${order.id}x`, "' OR 1=1 --"]) await expect(getOrder(id, testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
 		await expect(broker.call("order.get", { id: order.id })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		expect(await getOrder(order.id, testUsers.alice)).toMatchObject({ id: order.id, userId: testUsers.alice.id });
 		expect(await getOrder(order.id, testUsers.admin)).toMatchObject({ id: order.id, userId: testUsers.alice.id });

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
 import {
 	ChannelConsumers,
@@ -8,9 +8,11 @@ import {
 	type Order,
 	type OrderCreatedMessage,
 	type OrderLine,
+	type OrderPage,
 	type OrderStatus,
 	type OrderStatusEvent,
 	type CreateOrderParams,
+	type PageParams,
 	type PaymentSettledMessage,
 	type Product,
 	type RequestMeta,
@@ -20,7 +22,11 @@ import { withBackoff } from "../../shared/channel-retry.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../shared/errors.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import { fieldsError } from "../../shared/validation.js";
+import { createPaymentProviders, PAYMENT_PROVIDER_NAMES } from "../payment/providers/index.js";
+import type { PaymentProvider } from "../payment/providers/payment-provider.js";
 import { orderMigrations } from "./migrations/0001-create-orders.js";
+import { orderItemPositions } from "./migrations/0002-order-item-positions.js";
 import { OrderRepository, type StoredOrder } from "./order.repository.js";
 
 type OrderContext<P = unknown> = Context<P, RequestMeta>;
@@ -29,6 +35,8 @@ type OrderThis = Service &
 	PostgresThis &
 	OutboxThis & {
 		orders: OrderRepository;
+		/** Asked whether they accept an order's token; never charged here (see createPaymentProviders). */
+		paymentProviders: Map<string, PaymentProvider>;
 		priceLines(ctx: OrderContext, lines: { productId: string; quantity: number }[]): Promise<{ currency: string; items: OrderLine[] }>;
 		replayIdempotent(ctx: OrderContext, existing: StoredOrder, requestHash: string): Order;
 		releaseStock(orderId: string): Promise<void>;
@@ -37,6 +45,9 @@ type OrderThis = Service &
 
 /** What product.reserve accepts for one line, once duplicate lines are merged. */
 const MAX_UNITS_PER_LINE = 1000;
+
+/** What PostgreSQL's uuid type reads; anything else is an id no order has. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isClientError = (err: unknown) => {
 	const status = (err as { code?: unknown }).code;
@@ -48,7 +59,8 @@ const publicOrder = ({ requestHash: _hash, ...order }: StoredOrder): Order => or
 const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
-	mixins: [PostgresMixin({ schema: "orders", migrations: orderMigrations }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
+	// Migrations in the order they were written; those already applied are skipped by name.
+	mixins: [PostgresMixin({ schema: "orders", migrations: [...orderMigrations, orderItemPositions] }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
 
 	dependencies: ["product"],
 
@@ -75,7 +87,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 					strict: "remove",
 					default: { provider: "simulated", token: "tok_visa" },
 					props: {
-						provider: { type: "enum", values: ["simulated"] },
+						provider: { type: "enum", values: [...PAYMENT_PROVIDER_NAMES] },
 						token: { type: "string", min: 1, max: 100, default: "tok_visa" },
 					},
 				},
@@ -84,19 +96,30 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				const user = ctx.meta.user!;
 				const idempotencyKey = ctx.meta.idempotencyKey ?? null;
 
-				// The same product twice in one request is one line.
+				// The same product twice in one request is one line, where it first
+				// appeared: the order keeps the lines in the order they were sent (a
+				// Map iterates in insertion order).
 				const quantities = new Map<string, number>();
 				for (const { productId, quantity } of ctx.params.items) quantities.set(productId, (quantities.get(productId) ?? 0) + quantity);
-				const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
+				const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity }));
 				const tooMany = lines.filter((line) => line.quantity > MAX_UNITS_PER_LINE);
 				if (tooMany.length) {
-					throw new Errors.ValidationError(
-						"The request has invalid or missing fields",
-						"VALIDATION_ERROR",
-						tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order`, actual: line.quantity })),
+					throw fieldsError(
+						tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order; got ${line.quantity}.`, actual: line.quantity, expected: MAX_UNITS_PER_LINE })),
 					);
 				}
-				const requestHash = createHash("sha256").update(JSON.stringify({ lines, payment: ctx.params.payment })).digest("hex");
+				// Refused before anything is reserved, instead of failing at payment.
+				const { provider, token } = ctx.params.payment;
+				if (!this.paymentProviders.get(provider)?.accepts(token)) {
+					throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, { field: "payment.token", provider });
+				}
+				// By product id: the stock is reserved in that order (no two orders
+				// lock the same rows in opposite orders), and the idempotency hash
+				// stays what it was when lines were stored that way, so a replay of
+				// an older order's request, or the same lines in another order,
+				// still finds its order.
+				const byProduct = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
+				const requestHash = createHash("sha256").update(JSON.stringify({ lines: byProduct, payment: ctx.params.payment })).digest("hex");
 
 				if (idempotencyKey) {
 					const existing = await this.orders.findByIdempotencyKey(user.id, idempotencyKey);
@@ -109,7 +132,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				// if recording fails, give the stock back (a saga, never a
 				// transaction held open across services).
 				try {
-					await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+					await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines: byProduct });
 				} catch (err) {
 					// A 4xx (out of stock, bad line) reserved nothing; anything else
 					// (a timeout, a lost reply) may have reserved: give it back.
@@ -158,7 +181,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
 				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
 			},
-			async handler(this: OrderThis, ctx: OrderContext<{ page: number; pageSize: number }>) {
+			async handler(this: OrderThis, ctx: OrderContext<PageParams>): Promise<OrderPage> {
 				const { page, pageSize } = ctx.params;
 				// Shoppers see their own orders; admins see everyone's.
 				const owner = ctx.meta.user!.role === "admin" ? null : ctx.meta.user!.id;
@@ -169,9 +192,12 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		get: {
 			permissions: ["authenticated"],
-			params: { id: { type: "uuid" } },
+			// Any string: an id that is not a UUID is an order that does not exist
+			// (404, as for GET /products/:id), and never reaches PostgreSQL,
+			// which would refuse it as a uuid.
+			params: { id: { type: "string" } },
 			async handler(this: OrderThis, ctx: OrderContext<{ id: string }>): Promise<Order> {
-				const order = await this.orders.findById(ctx.params.id);
+				const order = UUID.test(ctx.params.id) ? await this.orders.findById(ctx.params.id) : null;
 				const user = ctx.meta.user!;
 				// Someone else's order answers exactly like a missing one.
 				if (!order || (order.userId !== user.id && user.role !== "admin")) {
@@ -248,6 +274,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 	created(this: OrderThis) {
 		this.orders = new OrderRepository(this.sequelize);
+		this.paymentProviders = createPaymentProviders();
 	},
 };
 
