@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
+import DbService from "moleculer-db";
 import { QueryTypes, Sequelize } from "sequelize";
 import { Events, type Product, type ProductPage } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
@@ -45,8 +46,9 @@ describe("product service", () => {
 		expect(after.total).toBe(before.total);
 	});
 
-	it("answers an unknown id with PRODUCT_NOT_FOUND", async () => {
+	it("answers an unknown id with PRODUCT_NOT_FOUND, also one longer than any id", async () => {
 		await expect(broker.call("product.get", { id: randomUUID() })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
+		await expect(broker.call("product.get", { id: "x".repeat(65) })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
 	});
 
 	it("lists with filters, sorting and pages", async () => {
@@ -61,6 +63,55 @@ describe("product service", () => {
 		expect(second.items.map((p) => p.name)).toEqual(["Mug blue"]);
 		const cheap = await broker.call<ProductPage, object>("product.list", { q: "mug", maxPrice: 1200, sort: "price" });
 		expect(cheap.items.map((p) => p.name)).toEqual(["Mug blue", "Mug red"]);
+	});
+
+	it("matches a category whatever its case, literally, on MongoDB (jongodb) and on the memory adapter", async () => {
+		const check = async (on: ServiceBroker, label: string) => {
+			const admin = (params: Record<string, unknown>) => on.call<Product, Record<string, unknown>>("product.create", params, asAdmin);
+			const beans = await admin({ name: `${label} beans`, price: 900, category: "coffee" });
+			const kettle = await admin({ name: `${label} kettle`, price: 2500, category: "Brew.Gear" });
+			await admin({ name: `${label} cup`, price: 300, category: "coffee cups" });
+			await admin({ name: `${label} grinder`, price: 4000, category: "BrewXGear" });
+			const names = async (category: string) =>
+				(await on.call<ProductPage, object>("product.list", { category, q: label, pageSize: 100 })).items.map((p) => p.id);
+			for (const category of ["coffee", "Coffee", "COFFEE", " coffee "]) expect({ label, category, found: await names(category) }).toEqual({ label, category, found: [beans.id] });
+			// The dot is a dot, not any character; the match is whole, not a prefix.
+			expect(await names("brew.gear")).toEqual([kettle.id]);
+			expect(await names("coff")).toEqual([]);
+			expect(await names("coffee.*")).toEqual([]);
+		};
+		await check(broker, "Mongo");
+
+		// Without MONGO_URL (and a memory cacher, so the two brokers share no cache).
+		const memory = await startBroker(env, [ProductService], { MONGO_URL: "", REDIS_URL: "" });
+		try {
+			expect(memory.getLocalService("product")!.adapter).toBeInstanceOf(DbService.MemoryAdapter);
+			await check(memory, "Memory");
+		} finally {
+			await memory.stop();
+			env.apply();
+		}
+	});
+
+	it("refuses a minPrice above maxPrice with 422 naming both fields", async () => {
+		await expect(broker.call("product.list", { minPrice: 5000, maxPrice: 2000 })).rejects.toMatchObject({
+			name: "ValidationError",
+			code: 422,
+			type: "VALIDATION_ERROR",
+			data: [expect.objectContaining({ field: "minPrice", actual: 5000, expected: 2000 }), expect.objectContaining({ field: "maxPrice", actual: 2000, expected: 5000 })],
+		});
+		// Equal bounds are a price, not a contradiction.
+		const exact = await create({ name: "Exactly 2000", price: 2000, stock: 1 });
+		const page = await broker.call<ProductPage, object>("product.list", { minPrice: 2000, maxPrice: 2000, pageSize: 100 });
+		expect(page.items.map((p) => p.id)).toContain(exact.id);
+		expect(page.items.every((p) => p.price === 2000)).toBe(true);
+	});
+
+	it("says which sort was sent and which are allowed", async () => {
+		await expect(broker.call("product.list", { sort: "foo" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "sort", message: "The 'sort' field must be one of name, -name, price, -price, createdAt, -createdAt; got 'foo'." })],
+		});
 	});
 
 	it("serves reads from the cache and cleans it when stock changes", async () => {

@@ -13,6 +13,7 @@ import {
 	type ReserveStockParams,
 } from "../../shared/contracts.js";
 import { NotFoundError } from "../../shared/errors.js";
+import { fieldsError } from "../../shared/validation.js";
 import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
@@ -40,6 +41,12 @@ type ProductThis = Service &
 
 const PRODUCT_FIELDS = ["page", "pageSize", "q", "category", "minPrice", "maxPrice", "sort"];
 
+/** Matches `text` literally, every RegExp character escaped. */
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The longest id the catalog makes or accepts (product.create makes UUIDs). */
+const MAX_ID_LENGTH = 64;
+
 const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	name: "product",
 
@@ -64,9 +71,20 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			},
 			async handler(this: ProductThis, ctx: Context<ListProductsParams>): Promise<ProductPage> {
 				const { page, pageSize, q, category, minPrice, maxPrice, sort } = ctx.params;
+				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
+					throw fieldsError([
+						{ field: "minPrice", type: "numberMax", message: `The 'minPrice' field must be at most maxPrice (${maxPrice}); got ${minPrice}.`, actual: minPrice, expected: maxPrice },
+						{ field: "maxPrice", type: "numberMin", message: `The 'maxPrice' field must be at least minPrice (${minPrice}); got ${maxPrice}.`, actual: maxPrice, expected: minPrice },
+					]);
+				}
 				const query: Record<string, unknown> = { active: true };
-				if (q) query.name = new RegExp(q.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
-				if (category) query.category = category;
+				if (q) query.name = new RegExp(escapeRegExp(q), "i");
+				// Keywords match whatever their case ("Coffee" finds "coffee"). An
+				// anchored, escaped RegExp with `i` means the same to MongoDB,
+				// jongodb and the memory adapter (NeDB); MongoDB cannot use the
+				// category index for it as well as for an exact match, which a
+				// catalog of this size does not notice.
+				if (category) query.category = new RegExp(`^${escapeRegExp(category)}$`, "i");
 				if (minPrice !== undefined || maxPrice !== undefined) {
 					query.price = { ...(minPrice !== undefined && { $gte: minPrice }), ...(maxPrice !== undefined && { $lte: maxPrice }) };
 				}
@@ -81,9 +99,11 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 		get: {
 			cache: { keys: ["id"] },
-			params: { id: { type: "string", min: 1, max: 64 } },
+			// Any string: an id the catalog cannot hold is a product that does not
+			// exist (404, as for GET /orders/:id), not a malformed request.
+			params: { id: { type: "string", min: 1 } },
 			async handler(this: ProductThis, ctx: Context<{ id: string }>): Promise<Product> {
-				const doc = await this.adapter.findById(ctx.params.id);
+				const doc = ctx.params.id.length > MAX_ID_LENGTH ? null : await this.adapter.findById(ctx.params.id);
 				if (!doc) throw new NotFoundError("PRODUCT_NOT_FOUND", `Product ${ctx.params.id} does not exist`, { productId: ctx.params.id });
 				const [product] = await this.toProducts([doc]);
 				return product;
