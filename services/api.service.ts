@@ -4,10 +4,11 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import ApiGateway from "moleculer-web";
 import { loadConfig, type AppConfig } from "../shared/config.js";
 import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
-import { ShopClientError } from "../shared/errors.js";
+import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js";
 import { checkReadiness } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import { verifyAccessToken } from "../shared/tokens.js";
+import { publicFieldProblems } from "../shared/validation.js";
 
 type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; originalUrl?: string };
 
@@ -24,24 +25,35 @@ export interface ErrorBody {
 	error: { code: string; message: string; details?: unknown; requestId?: string };
 }
 
+const UNAVAILABLE = { status: 503, body: { code: "SERVICE_UNAVAILABLE", message: "A service needed for this request is unavailable; try again shortly" } };
+
 /** Maps any error to the public error body; a 5xx never carries the cause. */
 export function toErrorResponse(err: Error & { code?: unknown; type?: string; status?: number; data?: unknown }): { status: number; body: ErrorBody["error"] } {
 	if (err.type === "entity.parse.failed") return { status: 400, body: { code: "MALFORMED_JSON", message: "The request body is not valid JSON" } };
 	if (err.type === "entity.too.large") return { status: 413, body: { code: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
+	// body-parser's refusals of a JSON body in a charset or encoding it cannot read.
+	if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") {
+		return { status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the request body as UTF-8 JSON, uncompressed" } };
+	}
 	switch (err.name) {
 		case "ValidationError": {
-			const fields = Array.isArray(err.data) ? (err.data as { field: string; type: string; message: string }[]) : [];
-			const details = fields.map(({ field, type, message }) => ({ field, type, message }));
-			return { status: 422, body: { code: "VALIDATION_ERROR", message: "The request has invalid or missing fields", details } };
+			const details = publicFieldProblems(err.data);
+			const fields = [...new Set(details.map((d) => d.field))];
+			const message = fields.length ? `Invalid or missing fields: ${fields.join(", ")}` : "The request has invalid or missing fields";
+			return { status: 422, body: { code: "VALIDATION_ERROR", message, details } };
 		}
 		case "NotFoundError":
 			if (err.type === "NOT_FOUND") return { status: 404, body: { code: "ROUTE_NOT_FOUND", message: "No such route" } };
 			break;
 		case "UnAuthorizedError":
 			return { status: 401, body: { code: "UNAUTHORIZED", message: "Log in to do this" } };
+		// No live node runs the service (moleculer-web's own error for an alias
+		// whose action is gone), or this node lost the transporter.
 		case "ServiceNotFoundError":
 		case "ServiceNotAvailableError":
-			return { status: 503, body: { code: "SERVICE_UNAVAILABLE", message: "A service needed for this request is unavailable; try again shortly" } };
+		case "ServiceUnavailableError":
+		case "BrokerDisconnectedError":
+			return UNAVAILABLE;
 		case "RequestTimeoutError":
 			return { status: 504, body: { code: "TIMEOUT", message: "The request took too long; try again shortly" } };
 	}
@@ -49,9 +61,29 @@ export function toErrorResponse(err: Error & { code?: unknown; type?: string; st
 	if (status >= 400 && status < 500 && (err instanceof ShopClientError || typeof err.type === "string")) {
 		return { status, body: { code: err.type ?? "BAD_REQUEST", message: err.message, details: err.data } };
 	}
-	if (status === 503 && err.type === "SERVICE_UNAVAILABLE") return { status, body: { code: err.type, message: err.message } };
+	// Whatever says 503 (a service whose database is unreachable): the same
+	// public answer, never the message, which names hosts and drivers.
+	if (status === 503) return UNAVAILABLE;
 	return { status: 500, body: { code: "INTERNAL_ERROR", message: "Something went wrong on our side" } };
 }
+
+/** A request carries a body when it says so (RFC 9112: a length above 0, or chunked). */
+const hasBody = (req: IncomingMessage) => req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+
+/** What the JSON body parser reads; a body of any other type would reach the action as no params at all. */
+const isJson = (req: IncomingMessage) => (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() === "application/json";
+
+/**
+ * Where what a 201 created can be read, under the gateway's path, by the
+ * action that created it: moleculer-web warns and sends no Location unless
+ * `ctx.meta.$location` is set. The gateway sets it because it owns the public
+ * paths; the services know none.
+ */
+const CREATED_LOCATIONS: Record<string, (created: { id?: string }) => string> = {
+	"product.create": (product) => `/products/${product.id}`,
+	"order.create": (order) => `/orders/${order.id}`,
+	"auth.register": () => "/auth/me",
+};
 
 const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 	name: "api",
@@ -114,12 +146,20 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 					"GET logs": "logs.list",
 				},
 				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage) {
+					// An unparsed body is no params: without this, a form or text body
+					// would be answered with "'email' field is required".
+					if (hasBody(req) && !isJson(req)) throw new UnsupportedMediaTypeError();
 					const key = req.headers["idempotency-key"];
 					if (key === undefined) return;
 					if (typeof key !== "string" || !/^[\x21-\x7e]{1,255}$/.test(key)) {
 						throw new ShopClientError("Idempotency-Key must be 1 to 255 printable ASCII characters", 400, "INVALID_IDEMPOTENCY_KEY");
 					}
 					ctx.meta.idempotencyKey = key;
+				},
+				onAfterCall(this: ApiThis, ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage & { $action?: { name: string } }, _res: ServerResponse, data: unknown) {
+					const location = CREATED_LOCATIONS[req.$action?.name ?? ""];
+					if (ctx.meta.$statusCode === 201 && location) ctx.meta.$location = `${this.settings.path}${location(data as { id?: string })}`;
+					return data;
 				},
 			},
 		],
