@@ -2,9 +2,11 @@ import type { BrokerOptions, Middleware } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
 import { CHANNEL_MAX_RETRIES } from "./shared/channel-retry.js";
+import { ResilientAmqpAdapter } from "./shared/channels-amqp-adapter.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
 import { durableExchangeOptions, durableQueueOptions } from "./shared/durable-queues.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
+import { ResilientRedisCacher } from "./shared/resilient-redis-cacher.js";
 import { createValidator } from "./shared/validation.js";
 
 /**
@@ -33,22 +35,24 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 		transporter: config.transporterUrl
 			? {
 					type: "AMQP",
-					// Without these two the transporter serves ~16 requests/s (STACK-NOTES.md):
+					// Without these two the transporter serves ~16 requests/s (docs/decisions.md, 3):
 					// prefetch 1 and Nagle's algorithm stall every request ~40 ms.
 					options: { url: config.transporterUrl.split(";"), prefetch: 100, socketOptions: { noDelay: true } },
 				}
 			: undefined,
 
 		cacher: config.redisUrl
-			? { type: "Redis", options: { prefix: `${config.namespace}-cache`, ttl: 300, redis: config.redisUrl } }
+			? new ResilientRedisCacher(config.redisUrl, { prefix: `${config.namespace}-cache`, ttl: 300 })
 			: { type: "Memory", options: { ttl: 300, clone: true } },
 
 		serializer: "JSON",
 		requestTimeout: 10_000,
 		retryPolicy: { enabled: false },
 		maxCallLevel: 100,
-		heartbeatInterval: 5,
-		heartbeatTimeout: 15,
+		// A node that died without saying so (kill -9, a lost host) stops
+		// receiving requests 5 to 10 s after its last heartbeat.
+		heartbeatInterval: 2,
+		heartbeatTimeout: 5,
 		contextParamsCloning: false,
 		tracking: { enabled: true, shutdownTimeout: 5000 },
 		disableBalancer: false,
@@ -65,23 +69,20 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 			// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
 			ChannelsMiddleware({
 				adapter: config.transporterUrl
-					? {
-							type: "AMQP",
-							options: {
-								amqp: {
-									url: config.transporterUrl,
-									socketOptions: { noDelay: true },
-									messageOptions: { persistent: true },
-									// Also the options of the dead-letter queue; identical to the
-									// outbox's declarations, or RabbitMQ answers PRECONDITION_FAILED.
-									queueOptions: durableQueueOptions(),
-									exchangeOptions: durableExchangeOptions(),
-								},
-								maxInFlight: 10,
-								maxRetries: CHANNEL_MAX_RETRIES,
-								deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
-							},
-						}
+					? new ResilientAmqpAdapter({
+						amqp: {
+							url: config.transporterUrl,
+							socketOptions: { noDelay: true },
+							messageOptions: { persistent: true },
+							// Also the options of the dead-letter queue; identical to the
+							// outbox's declarations, or RabbitMQ answers PRECONDITION_FAILED.
+							queueOptions: durableQueueOptions(),
+							exchangeOptions: durableExchangeOptions(),
+						},
+						maxInFlight: 10,
+						maxRetries: CHANNEL_MAX_RETRIES,
+						deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
+					})
 					: "Fake",
 			} as ChannelsOptions) as unknown as Middleware,
 		],

@@ -36,7 +36,11 @@ export class RedisStreamBuffer implements AccessLogBuffer {
 		private readonly maxLength = 1_000_000,
 		private readonly claimIdleMs = 30_000,
 	) {
-		this.redis = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: false });
+		// Fail fast while Redis is down (the service writes the entry elsewhere),
+		// and keep reconnecting quietly: an "error" without a listener is printed
+		// by ioredis on every attempt.
+		this.redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+		this.redis.on("error", () => undefined);
 	}
 
 	async append(entry: AccessLogEntry): Promise<void> {
@@ -45,6 +49,17 @@ export class RedisStreamBuffer implements AccessLogBuffer {
 	}
 
 	async read(max: number): Promise<BufferedBatch> {
+		try {
+			return await this.readGroup(max);
+		} catch (err) {
+			// A Redis that restarted empty has lost the group with the stream: make it again.
+			if (!(err as Error).message.includes("NOGROUP")) throw err;
+			this.groupReady = undefined;
+			return this.readGroup(max);
+		}
+	}
+
+	private async readGroup(max: number): Promise<BufferedBatch> {
 		await this.ensureGroup();
 		const claimed = (await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.claimIdleMs, "0-0", "COUNT", max)) as [string, [string, string[]][]];
 		// Our own entries read before and never acknowledged (an earlier flush failed).
@@ -71,7 +86,7 @@ export class RedisStreamBuffer implements AccessLogBuffer {
 	}
 
 	async close(): Promise<void> {
-		this.redis.disconnect();
+		await this.redis.quit().catch(() => this.redis.disconnect());
 	}
 
 	private ensureGroup(): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { QueryTypes } from "sequelize";
 import { loadConfig } from "../../shared/config.js";
@@ -14,6 +15,7 @@ type LogsThis = Service &
 		flushing?: Promise<number>;
 		flush(): Promise<number>;
 		flushBatch(): Promise<number>;
+		insertEntries(rows: (AccessLogEntry & { entryId: string })[]): Promise<void>;
 	};
 
 const BATCH_SIZE = 500;
@@ -52,7 +54,14 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 			},
 			async handler(this: LogsThis, ctx: Context<Omit<AccessLogEntry, "at"> & { at: Date }>): Promise<void> {
 				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
-				await this.buffer.append({ requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at: at.toISOString() });
+				const entry: AccessLogEntry = { requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at: at.toISOString() };
+				try {
+					await this.buffer.append(entry);
+				} catch (err) {
+					// Redis is down: the entry goes straight to the database instead of being lost.
+					this.logger.debug("Access log buffer unavailable; writing the entry directly:", (err as Error).message);
+					await this.insertEntries([{ ...entry, entryId: `direct-${randomUUID()}` }]);
+				}
 			},
 		},
 
@@ -136,17 +145,28 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 				}
 			};
 			const previous = this.flushing ?? Promise.resolve(0);
-			const next = previous.catch(() => 0).then(run);
-			this.flushing = next.finally(() => {
-				if (this.flushing === next) this.flushing = undefined;
-			});
+			const next = previous.then(run);
+			// The caller gets the failure; the chain for the next caller never
+			// rejects, so a failed flush is not an unhandled rejection.
+			const settled: Promise<number> = next
+				.catch(() => 0)
+				.finally(() => {
+					if (this.flushing === settled) this.flushing = undefined;
+				});
+			this.flushing = settled;
 			return next;
 		},
 
 		async flushBatch(this: LogsThis): Promise<number> {
 			const { ids, entries } = await this.buffer.read(BATCH_SIZE);
 			if (!ids.length) return 0;
-			const rows = entries.map((e, i) => ({ ...e, entryId: ids[i] }));
+			await this.insertEntries(entries.map((e, i) => ({ ...e, entryId: ids[i] })));
+			await this.buffer.ack(ids);
+			return ids.length;
+		},
+
+		/** Idempotent: an entry written twice (a flush retried after its commit) is kept once. */
+		async insertEntries(this: LogsThis, rows: (AccessLogEntry & { entryId: string })[]): Promise<void> {
 			await this.sequelize.query(
 				`INSERT INTO logs.access_logs (entry_id, request_id, method, path, status, duration_ms, user_id, ip, at)
 				 SELECT * FROM json_to_recordset(:rows) AS r(
@@ -154,8 +174,6 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 				 ON CONFLICT (entry_id) DO NOTHING`,
 				{ replacements: { rows: JSON.stringify(rows) } },
 			);
-			await this.buffer.ack(ids);
-			return ids.length;
 		},
 	},
 
