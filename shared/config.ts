@@ -43,6 +43,8 @@ export interface AppConfig {
 	logsFlushIntervalMs: number;
 	/** How long a starting node waits for its PostgreSQL and MongoDB before it gives up. */
 	dependencyWaitSeconds: number;
+	/** How old an unconfirmed reservation must be before the product service asks whether its order exists. */
+	reservationGraceSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +145,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		adminPassword: read("ADMIN_PASSWORD"),
 		logsFlushIntervalMs: integer("LOGS_FLUSH_INTERVAL_MS", 1000, 50, 3_600_000),
 		dependencyWaitSeconds: integer("DEPENDENCY_WAIT_SECONDS", 30, 1, 3600),
+		// Longer than any order.create can take between reserving and recording (its calls time out after 10 s).
+		reservationGraceSeconds: integer("RESERVATION_GRACE_SECONDS", 120, 1, 24 * 3600),
 	};
 
 	if (nodeEnv === "production") {

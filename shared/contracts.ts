@@ -162,6 +162,16 @@ export interface Order {
 
 export type OrderPage = Page<Order>;
 
+/** Actions of the order service called by other services. */
+export const OrderActions = {
+	/** Which of the given orders are recorded (the product service's reservation sweep). */
+	placed: "order.placed",
+} as const;
+
+export interface PlacedOrdersParams {
+	orderIds: string[];
+}
+
 // ---- payment ---------------------------------------------------------------
 
 export type PaymentStatus = "processing" | "succeeded" | "failed" | "pending";

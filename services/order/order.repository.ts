@@ -85,6 +85,13 @@ export class OrderRepository {
 		return row ? (await this.withItems([row]))[0] : null;
 	}
 
+	/** Those of `ids` that are recorded orders. */
+	async existingIds(ids: string[]): Promise<string[]> {
+		if (!ids.length) return [];
+		const rows = await this.sequelize.query<{ id: string }>(`SELECT id FROM orders.orders WHERE id IN (:ids)`, { replacements: { ids }, type: QueryTypes.SELECT });
+		return rows.map((row) => row.id);
+	}
+
 	/** The newest orders first; those of `userId`, or everyone's when it is null. */
 	async list(userId: string | null, limit: number, offset: number): Promise<{ items: Order[]; total: number }> {
 		const filter = userId ? "WHERE user_id = :userId" : "";

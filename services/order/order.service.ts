@@ -11,6 +11,7 @@ import {
 	type OrderPage,
 	type OrderStatus,
 	type OrderStatusEvent,
+	type PlacedOrdersParams,
 	type CreateOrderParams,
 	type PageParams,
 	type PaymentSettledMessage,
@@ -206,6 +207,15 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				return publicOrder(order);
 			},
 		},
+
+		/** Internal: which of these orders are recorded (the product service's reservation sweep). */
+		placed: {
+			visibility: "public",
+			params: { orderIds: { type: "array", items: "uuid", min: 1, max: 100 } },
+			async handler(this: OrderThis, ctx: OrderContext<PlacedOrdersParams>): Promise<string[]> {
+				return this.orders.existingIds(ctx.params.orderIds);
+			},
+		},
 	},
 
 	channels: {
@@ -255,7 +265,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 		/** Compensation: never hides the error that made it necessary. */
 		async releaseStock(this: OrderThis, orderId: string) {
 			await this.broker.call("product.release", { orderId }).catch((err: Error) => {
-				this.logger.error(`Stock of order ${orderId} could not be released; it stays reserved until released by hand:`, err.message);
+				this.logger.error(`Stock of order ${orderId} could not be released now; the product service's reservation sweep releases it:`, err.message);
 			});
 		},
 

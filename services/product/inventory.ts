@@ -80,6 +80,25 @@ export class Inventory {
 		});
 	}
 
+	/** Orders whose reservation is older than `olderThanSeconds` and not yet confirmed, oldest first. */
+	async unconfirmedOrders(olderThanSeconds: number, limit: number): Promise<string[]> {
+		const rows = await this.sequelize.query<{ order_id: string }>(
+			`SELECT order_id FROM inventory.reservations
+			  WHERE status = 'reserved' AND confirmed_at IS NULL AND created_at < now() - make_interval(secs => :olderThanSeconds)
+			  GROUP BY order_id ORDER BY min(created_at) LIMIT :limit`,
+			{ replacements: { olderThanSeconds, limit }, type: QueryTypes.SELECT },
+		);
+		return rows.map((row) => row.order_id);
+	}
+
+	/** Marks the orders' reservations as belonging to recorded orders: the sweep leaves them alone. */
+	async confirm(orderIds: string[]): Promise<void> {
+		if (!orderIds.length) return;
+		await this.sequelize.query(`UPDATE inventory.reservations SET confirmed_at = now() WHERE order_id IN (:orderIds) AND confirmed_at IS NULL`, {
+			replacements: { orderIds },
+		});
+	}
+
 	/** Gives back what the order reserved; releasing twice changes nothing. */
 	async release(orderId: string): Promise<StockChange[]> {
 		return this.sequelize.transaction(async (transaction) => {

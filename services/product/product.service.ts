@@ -2,16 +2,19 @@ import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import {
 	Events,
+	OrderActions,
 	type CreateProductParams,
 	type ListProductsParams,
 	type Product,
 	type ProductAvailabilityEvent,
 	type ProductChangedEvent,
+	type PlacedOrdersParams,
 	type ProductPage,
 	type ReleaseStockParams,
 	type RequestMeta,
 	type ReserveStockParams,
 } from "../../shared/contracts.js";
+import { loadConfig, type AppConfig } from "../../shared/config.js";
 import { NotFoundError } from "../../shared/errors.js";
 import { fieldsError } from "../../shared/validation.js";
 import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
@@ -19,6 +22,7 @@ import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.m
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
 import { Inventory, type StockChange } from "./inventory.js";
 import { inventoryMigrations } from "./migrations/0001-create-stock.js";
+import { reservationConfirmation } from "./migrations/0002-reservation-confirmation.js";
 
 interface CatalogAdapter {
 	find(params: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;
@@ -34,9 +38,12 @@ type ProductThis = Service &
 	PostgresThis & {
 		adapter: CatalogAdapter;
 		inventory: Inventory;
+		config: AppConfig;
+		sweepTimer?: NodeJS.Timeout;
 		toProducts(docs: unknown[]): Promise<Product[]>;
-		announceStockChanges(ctx: Context, changes: StockChange[]): Promise<void>;
-		broadcastStockChanges(ctx: Context, changes: StockChange[]): Promise<void>;
+		announceStockChanges(ctx: Context | null, changes: StockChange[]): Promise<void>;
+		broadcastStockChanges(ctx: Context | null, changes: StockChange[]): Promise<void>;
+		sweepReservations(): Promise<{ confirmed: number; released: number }>;
 	};
 
 const PRODUCT_FIELDS = ["page", "pageSize", "q", "category", "minPrice", "maxPrice", "sort"];
@@ -50,7 +57,7 @@ const MAX_ID_LENGTH = 64;
 const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	name: "product",
 
-	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations: inventoryMigrations })],
+	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations: [...inventoryMigrations, reservationConfirmation] })],
 
 	settings: {
 		maxPageSize: 100,
@@ -218,7 +225,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 		// The stock change is committed before this runs: a failure to announce it
 		// is logged, never reported as a failed reservation or release.
-		async announceStockChanges(this: ProductThis, ctx: Context, changes: StockChange[]) {
+		async announceStockChanges(this: ProductThis, ctx: Context | null, changes: StockChange[]) {
 			try {
 				await this.broadcastStockChanges(ctx, changes);
 			} catch (err) {
@@ -226,22 +233,58 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			}
 		},
 
-		async broadcastStockChanges(this: ProductThis, ctx: Context, changes: StockChange[]) {
+		async broadcastStockChanges(this: ProductThis, ctx: Context | null, changes: StockChange[]) {
 			if (!changes.length) return;
-			await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: changes.map((c) => c.productId) });
+			// From a request, in its context (traced with it); from the sweep, from the broker.
+			const emitter = ctx ?? this.broker;
+			await emitter.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: changes.map((c) => c.productId) });
 			const crossed = changes.filter((c) => c.crossedZero);
 			if (!crossed.length) return;
 			const docs = await Promise.all((await this.adapter.findByIds(crossed.map((c) => c.productId))).map((d) => this.adapter.entityToObject(d)));
 			const names = new Map(docs.map((d) => [d._id, d.name]));
 			for (const change of crossed) {
 				const event = change.available === 0 ? Events.productUnavailable : Events.productBackInStock;
-				await ctx.emit<ProductAvailabilityEvent>(event, { productId: change.productId, name: names.get(change.productId) ?? change.productId, available: change.available });
+				await emitter.emit<ProductAvailabilityEvent>(event, { productId: change.productId, name: names.get(change.productId) ?? change.productId, available: change.available });
 			}
+		},
+
+		/**
+		 * Releases the stock of orders that were never recorded. order.create
+		 * reserves, then records the order, and gives the stock back when
+		 * recording fails; if giving it back fails too (RabbitMQ or this
+		 * service unreachable), the reservation is left unconfirmed. Once it is
+		 * older than any order.create can take, the order service says which of
+		 * those orders it has: their reservations are confirmed, the others
+		 * released. While the order service does not answer, nothing is decided.
+		 */
+		async sweepReservations(this: ProductThis): Promise<{ confirmed: number; released: number }> {
+			const orderIds = await this.inventory.unconfirmedOrders(this.config.reservationGraceSeconds, 100);
+			if (!orderIds.length) return { confirmed: 0, released: 0 };
+			const placed = new Set(await this.broker.call<string[], PlacedOrdersParams>(OrderActions.placed, { orderIds }));
+			await this.inventory.confirm(orderIds.filter((id) => placed.has(id)));
+			const orphans = orderIds.filter((id) => !placed.has(id));
+			for (const orderId of orphans) {
+				this.logger.warn(`Releasing the stock of order ${orderId}: it was reserved but the order was never recorded`);
+				await this.announceStockChanges(null, await this.inventory.release(orderId));
+			}
+			return { confirmed: placed.size, released: orphans.length };
 		},
 	},
 
 	created(this: ProductThis) {
+		this.config = loadConfig();
 		this.inventory = new Inventory(this.sequelize);
+	},
+
+	started(this: ProductThis) {
+		this.sweepTimer = setInterval(() => {
+			this.sweepReservations().catch((err: Error) => this.logger.debug("Reservation sweep skipped; it runs again on the next tick:", err.message));
+		}, Math.min(this.config.reservationGraceSeconds, 30) * 1000);
+		this.sweepTimer.unref();
+	},
+
+	stopped(this: ProductThis) {
+		clearInterval(this.sweepTimer);
 	},
 };
 

@@ -1,0 +1,22 @@
+import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js";
+
+/**
+ * A reservation is confirmed once the order service is known to have stored
+ * its order. One never confirmed (the order was not recorded, and giving the
+ * stock back failed too) is released by the product service's sweep.
+ * Reservations made before this migration belong to recorded orders or were
+ * released: they count as confirmed.
+ */
+export const reservationConfirmation: Migration = {
+	name: "0002-reservation-confirmation",
+	async up({ context: sequelize }) {
+		await runSql(sequelize, [
+			`ALTER TABLE inventory.reservations ADD COLUMN confirmed_at timestamptz`,
+			`UPDATE inventory.reservations SET confirmed_at = created_at`,
+			`CREATE INDEX reservations_unconfirmed_idx ON inventory.reservations (created_at) WHERE status = 'reserved' AND confirmed_at IS NULL`,
+		]);
+	},
+	async down({ context: sequelize }) {
+		await runSql(sequelize, [`ALTER TABLE inventory.reservations DROP COLUMN confirmed_at`]);
+	},
+};
