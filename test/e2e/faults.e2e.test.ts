@@ -99,7 +99,17 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		};
 		node.process.stdout!.on("data", keep);
 		node.process.stderr!.on("data", keep);
+		// When and how it ended, for the logs (exit code 143: SIGTERM, which tsx turns into exit(128 + 15)).
+		node.process.once("exit", (code, signal) => (record.text += `\n[faults test] process ${node.process.pid} exited with code ${code}, signal ${signal} at ${new Date().toISOString()}\n`));
 		return node;
+	};
+
+	/** cluster.stop, noted in the node's output first (so a SIGTERM of the test's own is told from anyone else's). */
+	const stopNode = async (name: string, signal: NodeJS.Signals = "SIGTERM") => {
+		const node = cluster.nodes.get(name);
+		const record = node && outputs.get(node);
+		if (record) record.text += `\n[faults test] sending ${signal} to ${name} (pid ${node!.process.pid}) at ${new Date().toISOString()}\n`;
+		await cluster.stop(name, signal);
 	};
 
 	const isRunning = (node: ClusterNode | undefined) => !!node && node.process.exitCode === null && node.process.signalCode === null;
@@ -321,7 +331,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			if (isRunning(node)) continue;
 			if (node) {
 				notes.push(`${name} had exited (code ${node.process.exitCode}, signal ${node.process.signalCode}); started again`);
-				await cluster.stop(name);
+				await stopNode(name);
 			} else notes.push(`${name} was not running; started`);
 			startNode(name, services);
 		}
@@ -331,7 +341,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			.catch((err: Error) => err.message.slice(0, 3000));
 		if (problem !== "paid") {
 			notes.push(`cluster not working (${problem}); every node restarted`);
-			await Promise.all(NODES.map(([name]) => cluster.stop(name)));
+			await Promise.all(NODES.map(([name]) => stopNode(name)));
 			for (const [name, services] of NODES) startNode(name, services);
 			await cluster.waitUntilReady(90_000);
 			problem = await canaryOrderPaid(20_000);
@@ -550,7 +560,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			await sleep(3000);
 			const killedAt = Date.now();
 			const victim = cluster.nodes.get("order-1")!;
-			await cluster.stop("order-1", "SIGKILL");
+			await stopNode("order-1", "SIGKILL");
 			await sleep(20_000);
 			await checkouts.stop();
 			const stoppedAt = Date.now();
