@@ -234,6 +234,9 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 					ip: req.socket.remoteAddress ?? null,
 					at: new Date().toISOString(),
 				};
+				// Before any logs node has joined, the entry is dropped here, quietly:
+				// calling an unknown action makes Moleculer warn on every request.
+				if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("logs")) return this.logger.debug("Access log not recorded: no logs node yet");
 				this.broker.call("logs.record", entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
 			});
 		},
