@@ -5,7 +5,7 @@ import ApiGateway from "moleculer-web";
 import { loadConfig, type AppConfig } from "../shared/config.js";
 import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
 import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js";
-import { checkReadiness } from "../shared/health.js";
+import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import { verifyAccessToken } from "../shared/tokens.js";
 import { publicFieldProblems } from "../shared/validation.js";
@@ -14,6 +14,7 @@ type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; 
 
 type ApiThis = Service & {
 	config: AppConfig;
+	readinessLog: ReadinessLog;
 	trackAccess(req: GatewayRequest, res: ServerResponse): void;
 };
 
@@ -186,9 +187,10 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		ready: {
 			params: {},
 			async handler(this: ApiThis, ctx: Context<unknown, RequestMeta>) {
-				const { ready, checks, problems } = await checkReadiness(ctx, ROUTED_SERVICES);
+				const readiness = await checkReadiness(ctx, ROUTED_SERVICES);
 				// The reasons (hosts, ports, driver messages) go to the log, not to an anonymous caller.
-				for (const problem of problems) this.logger.warn(`Readiness: ${problem}`);
+				this.readinessLog.record(readiness);
+				const { ready, checks } = readiness;
 				ctx.meta.$statusCode = ready ? 200 : 503;
 				return { status: ready ? "ok" : "unavailable", checks };
 			},
@@ -244,6 +246,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 	created(this: ApiThis) {
 		this.config = loadConfig();
+		this.readinessLog = new ReadinessLog(this.logger);
 		// moleculer-web 0.10 only logs a listen error (a port in use), so its
 		// start never settles and the process hangs half started. Hand the error
 		// to its listen callback instead, which fails the start.

@@ -69,8 +69,8 @@ export interface Readiness {
 	ready: boolean;
 	/** Each check by name, "up" or "down": the reasons go to the log, not to an anonymous caller. */
 	checks: Record<string, "up" | "down">;
-	/** What is down, with the node and the reason, for the log. */
-	problems: string[];
+	/** What is down, by check name: the node and the reason, for the log. */
+	problems: Map<string, string>;
 }
 
 interface ServiceOnNode {
@@ -125,11 +125,35 @@ export async function checkReadiness(ctx: Context, routedServices: readonly stri
 	);
 
 	const checks: Readiness["checks"] = {};
-	const problems: string[] = [];
+	const problems = new Map<string, string>();
 	for (const [name, list] of [...states].sort(([a], [b]) => a.localeCompare(b))) {
 		const down = list.filter((entry) => entry.state !== "up");
 		checks[name] = down.length ? "down" : "up";
-		for (const entry of down) problems.push(`${name} is ${entry.state} (${entry.where})`);
+		if (down.length) problems.set(name, down.map((entry) => `${entry.state} (${entry.where})`).join("; "));
 	}
-	return { ready: problems.length === 0, checks, problems };
+	return { ready: problems.size === 0, checks, problems };
+}
+
+type Logger = { warn(message: string): void; info(message: string): void; debug(message: string): void };
+
+/**
+ * Logs what changed between readiness checks, not every check: an
+ * orchestrator polls readiness every few seconds, and a check that is down
+ * while the cluster starts is not news. A check going down is a warning, its
+ * coming back is info.
+ */
+export class ReadinessLog {
+	private readonly last = new Map<string, "up" | "down">();
+
+	constructor(private readonly logger: Logger) {}
+
+	record({ checks, problems }: Readiness): void {
+		for (const [name, state] of Object.entries(checks)) {
+			const before = this.last.get(name);
+			this.last.set(name, state);
+			if (state === "down" && before === "up") this.logger.warn(`Readiness: ${name} is ${problems.get(name)}`);
+			else if (state === "down" && before === undefined) this.logger.debug(`Readiness: ${name} is ${problems.get(name)}`);
+			else if (state === "up" && before === "down") this.logger.info(`Readiness: ${name} is up again`);
+		}
+	}
 }

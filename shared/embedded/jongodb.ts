@@ -56,7 +56,8 @@ export async function startJongodb(port = 0, timeoutMs = 10_000): Promise<Embedd
 		url,
 		stop: () =>
 			new Promise<void>((resolve) => {
-				if (child.exitCode !== null) return resolve();
+				// Stopped already (exited, or killed by a signal: then exitCode stays null).
+				if (child.exitCode !== null || child.signalCode !== null) return resolve();
 				child.once("exit", () => resolve());
 				child.kill("SIGKILL");
 			}),
