@@ -162,7 +162,11 @@ describe("README: as several nodes", () => {
 	}, 60_000);
 
 	it("answers 503 SERVICE_UNAVAILABLE, not 500, once no node runs the product service", async () => {
+		const productNode = cluster.nodes.get("product")!;
 		await cluster.stop("product");
+		// A clean stop (SIGTERM), with its MongoDB already gone, says nothing alarming either.
+		expect(productNode.process.exitCode).toBe(0);
+		expect(productNode.output.join("").split("\n").filter((line) => /\b(ERROR|FATAL)\b/.test(line))).toEqual([]);
 		await waitFor(async () => (await ready()).body.checks["service:product"] === "down", "readiness naming service:product", 20_000);
 		const products = await fetch(`${cluster.apiUrl}/products`);
 		expect(products.status).toBe(503);
