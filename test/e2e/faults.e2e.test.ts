@@ -422,19 +422,18 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		try {
 			await sleep(3000);
 			// A rush of shoppers as RabbitMQ goes away: the connections drop while
-			// the rush is being recorded, published and charged, so messages are
-			// in the consumers' hands then (rabbitmqctl takes a few hundred ms to act).
-			// The outage begins when RabbitMQ drops its connections (rabbitmqctl acts
-			// a few hundred ms after it is run): a connection of the test's own tells when.
+			// the rush is being recorded, published and charged, so messages are in
+			// the consumers' hands then. The outage begins when RabbitMQ drops its
+			// connections (rabbitmqctl acts a few hundred ms after it is run): a
+			// connection of the test's own tells when.
 			const probe = await amqp.connect(rabbit.url);
 			probe.on("error", () => undefined);
 			const dropped = new Promise<number>((resolve) => probe.once("close", () => resolve(Date.now())));
-			const rush = checkouts.burst(40, 40);
+			void checkouts.burst(40, 40);
 			await rabbit.outage.begin();
 			const outageBegan = await Promise.race([dropped, sleep(5000).then(() => Date.now())]);
 			void probe.close().catch(() => undefined);
-			const rushStats = await rush.then(() => checkouts.attempts.filter((a) => a.key.startsWith("rmq-burst-")));
-			await sleep(20_000);
+			await sleep(Math.max(0, outageBegan + 20_000 - Date.now()));
 			await rabbit.outage.end();
 			const rabbitBack = Date.now();
 			// Shoppers go on until the gateway is ready again (at most 30 s), and a little longer.
@@ -443,6 +442,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			await checkouts.stop();
 			await ready.stop();
 
+			const rushStats = checkouts.attempts.filter((a) => a.key.startsWith("rmq-burst-"));
 			const ids = checkouts.orderIds();
 			const notFinal = await ordersNotFinalBy(ids, rabbitBack + 60_000);
 			const orphans = await reservationsWithoutOrderBy(Math.max(rabbitBack + 60_000, Date.now() + 5000));
