@@ -16,9 +16,9 @@ import { createValidator } from "./shared/validation.js";
  * - Durable facts (order created, payment settled) go through @moleculer/channels
  *   on RabbitMQ queues that survive a consumer being down; in-process without one.
  *   The queues are quorum queues (every message on disk, also the adapter's
- *   retries and dead letters, which it re-publishes without `persistent`); the
- *   outbox relay publishes to them with confirms (shared/durable-queues.ts).
- *   The adapter retries a failed message at once; handlers wrapped in
+ *   retries and dead letters); the outbox relay publishes to them with
+ *   confirms (shared/durable-queues.ts). The adapter (mended in
+ *   shared/channels-amqp-adapter.ts) retries a failed message at once; handlers wrapped in
  *   withBackoff (shared/channel-retry.ts) wait longer before each redelivery, so
  *   CHANNEL_MAX_RETRIES attempts span about two minutes before DEAD_LETTER.
  */

@@ -14,8 +14,8 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Option
  * (moleculer.config.ts `amqp.queueOptions`, which also applies to its
  * dead-letter queue): they must be identical, or RabbitMQ refuses the second
  * declaration with PRECONDITION_FAILED. A quorum queue persists every message
- * whatever its delivery mode, so the adapter's retries and dead-lettering,
- * which re-publish without `persistent`, are kept on disk too.
+ * whatever its delivery mode, so the adapter's retries and dead letters are
+ * on disk too.
  * A fresh object each call: the adapter merges into what it is given.
  */
 export function durableQueueOptions(): Options.AssertQueue {

@@ -23,6 +23,12 @@ export class ResilientRedisCacher extends Cachers.Redis<Redis> {
 
 	override init(broker: ServiceBroker): void {
 		super.init(broker);
+		// The base cacher logs every connection error, one each reconnect
+		// attempt for as long as Redis is away; here the first miss warns once.
+		this.client.removeAllListeners("error");
+		this.client.on("error", () => {
+			(this as unknown as { connected: boolean }).connected = false;
+		});
 		this.client.on("ready", () => {
 			if (this.outage) (this as unknown as { logger: { info(m: string): void } }).logger.info("Redis cacher reconnected");
 			this.outage = false;
@@ -30,6 +36,11 @@ export class ResilientRedisCacher extends Cachers.Redis<Redis> {
 			this.pendingCleans.clear();
 			if (patterns.length) void this.clean(patterns);
 		});
+	}
+
+	/** QUIT needs a connection; while reconnecting, it fails and ioredis would go on reconnecting for ever. */
+	override async close(): Promise<void> {
+		await super.close().catch(() => this.client.disconnect());
 	}
 
 	override get(key: string): Promise<null | Record<string, unknown>> {
