@@ -53,6 +53,11 @@ describe("configuration", () => {
 		expect(problemsOf({ ...productionEnv, MONGO_URL: "" })).toEqual([expect.stringMatching(/MONGO_URL must be set in production/)]);
 	});
 
+	it("accepts production as a single process on real servers, without a transporter", () => {
+		expect(problemsOf({ ...productionEnv, TRANSPORTER: "" })).toEqual([]);
+		expect(loadConfig({ ...productionEnv, TRANSPORTER: "" }).transporterUrl).toBeUndefined();
+	});
+
 	describe("JWT secret", () => {
 		const clusterNode = { SERVICES: "api", TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672" };
 

@@ -149,10 +149,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		reservationGraceSeconds: integer("RESERVATION_GRACE_SECONDS", 120, 1, 24 * 3600),
 	};
 
+	// Production needs real stores; it may run as one process without a
+	// transporter (calls in process are not a stand-in for anything).
 	if (nodeEnv === "production") {
 		const missing = (
 			[
-				["TRANSPORTER", config.transporterUrl],
 				["REDIS_URL", config.redisUrl],
 				["DATABASE_URL", config.databaseUrl],
 				["MONGO_URL", config.mongoUrl],

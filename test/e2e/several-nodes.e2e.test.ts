@@ -172,4 +172,34 @@ describe("README: as several nodes", () => {
 		expect(products.status).toBe(503);
 		expect(((await products.json()) as { error: { code: string } }).error.code).toBe("SERVICE_UNAVAILABLE");
 	}, 60_000);
+
+	it("stops every node cleanly: exit code 0, no error logged", async () => {
+		const nodes = [...cluster.nodes.values()];
+		// What they logged about the outages above is not part of the stop.
+		for (const node of nodes) node.output.splice(0);
+		for (const node of nodes) await cluster.stop(node.name);
+		for (const node of nodes) {
+			expect({ node: node.name, exitCode: node.process.exitCode }).toEqual({ node: node.name, exitCode: 0 });
+			expect(node.output.join("").split("\n").filter((line) => /\b(ERROR|FATAL)\b/.test(line))).toEqual([]);
+		}
+	}, 60_000);
+
+	it("stops a node whose MongoDB does not answer within DEPENDENCY_WAIT_SECONDS, with one line naming the URL", async () => {
+		const mongoUrl = `mongodb://127.0.0.1:${await freePort()}/shop`;
+		const node = cluster.start("product-no-mongo", "product", {
+			TRANSPORTER: readme.env.TRANSPORTER,
+			REDIS_URL: readme.env.REDIS_URL,
+			DATABASE_URL: env.databaseUrl,
+			MONGO_URL: mongoUrl,
+			DEPENDENCY_WAIT_SECONDS: "3",
+		});
+		await waitFor(() => node.process.exitCode !== null, "the node to give up", 30_000);
+		expect(node.process.exitCode).toBe(1);
+		const said = node.output.join("").trim().split("\n").filter((line) => !/\bINFO\b/.test(line));
+		// Moleculer's own line, then the process's: each the one sentence, no stack.
+		expect(said).toEqual([
+			expect.stringMatching(/ERROR BROKER: Unable to start all services\. \[StartupError: MongoDB at .* did not answer within 3 s/),
+			expect.stringMatching(new RegExp(`^MongoDB at ${mongoUrl.replace(/[./]/g, "\\$&")} did not answer within 3 s \\(.*\\); start it, or fix MONGO_URL$`)),
+		]);
+	}, 60_000);
 });
