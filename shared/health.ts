@@ -144,6 +144,8 @@ type Logger = { warn(message: string): void; info(message: string): void; debug(
  */
 export class ReadinessLog {
 	private readonly last = new Map<string, "up" | "down">();
+	/** Checks whose going down was warned about: their coming back is told too. */
+	private readonly warned = new Set<string>();
 
 	constructor(private readonly logger: Logger) {}
 
@@ -151,9 +153,14 @@ export class ReadinessLog {
 		for (const [name, state] of Object.entries(checks)) {
 			const before = this.last.get(name);
 			this.last.set(name, state);
-			if (state === "down" && before === "up") this.logger.warn(`Readiness: ${name} is ${problems.get(name)}`);
-			else if (state === "down" && before === undefined) this.logger.debug(`Readiness: ${name} is ${problems.get(name)}`);
-			else if (state === "up" && before === "down") this.logger.info(`Readiness: ${name} is up again`);
+			if (state === "down" && before === "up") {
+				this.warned.add(name);
+				this.logger.warn(`Readiness: ${name} is ${problems.get(name)}`);
+			} else if (state === "down" && before === undefined) {
+				this.logger.debug(`Readiness: ${name} is ${problems.get(name)}`);
+			} else if (state === "up" && this.warned.delete(name)) {
+				this.logger.info(`Readiness: ${name} is up again`);
+			}
 		}
 	}
 }
