@@ -18,6 +18,7 @@ import {
 	type Product,
 	type RequestMeta,
 	type ReserveStockParams,
+	type StockLine,
 } from "../../shared/contracts.js";
 import { withBackoff } from "../../shared/channel-retry.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../shared/errors.js";
@@ -40,6 +41,8 @@ type OrderThis = Service &
 		paymentProviders: Map<string, PaymentProvider>;
 		priceLines(ctx: OrderContext, lines: { productId: string; quantity: number }[]): Promise<{ currency: string; items: OrderLine[] }>;
 		replayIdempotent(ctx: OrderContext, existing: StoredOrder, requestHash: string): Order;
+		checkPaymentToken(payment: CreateOrderParams["payment"]): void;
+		reserveStock(ctx: OrderContext, orderId: string, lines: StockLine[]): Promise<void>;
 		releaseStock(orderId: string): Promise<void>;
 		announceStatus(order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null): Promise<void>;
 	};
@@ -57,13 +60,38 @@ const isClientError = (err: unknown) => {
 
 const publicOrder = ({ requestHash: _hash, ...order }: StoredOrder): Order => order;
 
+/**
+ * The same product twice in one request is one line, where it first appeared:
+ * the order keeps the lines in the order they were sent (a Map iterates in
+ * insertion order). Merged, a line may not exceed MAX_UNITS_PER_LINE.
+ */
+function mergeLines(items: CreateOrderParams["items"]): StockLine[] {
+	const quantities = new Map<string, number>();
+	for (const { productId, quantity } of items) quantities.set(productId, (quantities.get(productId) ?? 0) + quantity);
+	const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity }));
+	const tooMany = lines.filter((line) => line.quantity > MAX_UNITS_PER_LINE);
+	if (tooMany.length) {
+		throw fieldsError(
+			tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order; got ${line.quantity}.`, actual: line.quantity, expected: MAX_UNITS_PER_LINE })),
+		);
+	}
+	return lines;
+}
+
+/**
+ * What an Idempotency-Key is bound to. Over the lines by product id, as they
+ * were stored before lines kept their order, so a replay of an older order's
+ * request, or the same lines in another order, still finds its order.
+ */
+function hashRequest(linesByProduct: StockLine[], payment: CreateOrderParams["payment"]): string {
+	return createHash("sha256").update(JSON.stringify({ lines: linesByProduct, payment })).digest("hex");
+}
+
 const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
 	// Migrations in the order they were written; those already applied are skipped by name.
 	mixins: [PostgresMixin({ schema: "orders", migrations: [...orderMigrations, orderItemPositions] }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
-
-	dependencies: ["product"],
 
 	actions: {
 		create: {
@@ -96,31 +124,12 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 			async handler(this: OrderThis, ctx: OrderContext<CreateOrderParams>): Promise<Order> {
 				const user = ctx.meta.user!;
 				const idempotencyKey = ctx.meta.idempotencyKey ?? null;
-
-				// The same product twice in one request is one line, where it first
-				// appeared: the order keeps the lines in the order they were sent (a
-				// Map iterates in insertion order).
-				const quantities = new Map<string, number>();
-				for (const { productId, quantity } of ctx.params.items) quantities.set(productId, (quantities.get(productId) ?? 0) + quantity);
-				const lines = [...quantities].map(([productId, quantity]) => ({ productId, quantity }));
-				const tooMany = lines.filter((line) => line.quantity > MAX_UNITS_PER_LINE);
-				if (tooMany.length) {
-					throw fieldsError(
-						tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order; got ${line.quantity}.`, actual: line.quantity, expected: MAX_UNITS_PER_LINE })),
-					);
-				}
-				// Refused before anything is reserved, instead of failing at payment.
-				const { provider, token } = ctx.params.payment;
-				if (!this.paymentProviders.get(provider)?.accepts(token)) {
-					throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, { field: "payment.token", provider });
-				}
+				const lines = mergeLines(ctx.params.items);
+				this.checkPaymentToken(ctx.params.payment);
 				// By product id: the stock is reserved in that order (no two orders
-				// lock the same rows in opposite orders), and the idempotency hash
-				// stays what it was when lines were stored that way, so a replay of
-				// an older order's request, or the same lines in another order,
-				// still finds its order.
+				// lock the same rows in opposite orders).
 				const byProduct = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
-				const requestHash = createHash("sha256").update(JSON.stringify({ lines: byProduct, payment: ctx.params.payment })).digest("hex");
+				const requestHash = hashRequest(byProduct, ctx.params.payment);
 
 				if (idempotencyKey) {
 					const existing = await this.orders.findByIdempotencyKey(user.id, idempotencyKey);
@@ -132,29 +141,12 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				// Reserve first (the product service's own transaction), then record;
 				// if recording fails, give the stock back (a saga, never a
 				// transaction held open across services).
-				try {
-					await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines: byProduct });
-				} catch (err) {
-					// A 4xx (out of stock, bad line) reserved nothing; anything else
-					// (a timeout, a lost reply) may have reserved: give it back.
-					if (!isClientError(err)) await this.releaseStock(orderId);
-					throw err;
-				}
+				await this.reserveStock(ctx, orderId, byProduct);
 				const totalAmount = items.reduce((sum, item) => sum + item.lineTotal, 0);
-				const message: OrderCreatedMessage = {
-					orderId,
-					userId: user.id,
-					amount: totalAmount,
-					currency,
-					payment: ctx.params.payment,
-					createdAt: new Date().toISOString(),
-				};
+				const message: OrderCreatedMessage = { orderId, userId: user.id, amount: totalAmount, currency, payment: ctx.params.payment, createdAt: new Date().toISOString() };
 				try {
 					await this.withTransaction(async (transaction) => {
-						await this.orders.insert(
-							{ id: orderId, userId: user.id, currency, totalAmount, paymentProvider: ctx.params.payment.provider, idempotencyKey, requestHash, items },
-							transaction,
-						);
+						await this.orders.insert({ id: orderId, userId: user.id, currency, totalAmount, paymentProvider: ctx.params.payment.provider, idempotencyKey, requestHash, items }, transaction);
 						await this.addToOutbox(transaction, Channels.orderCreated, message);
 					});
 				} catch (err) {
@@ -262,6 +254,24 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 			return { currency: currencies[0], items };
 		},
 
+		/** Refused before anything is reserved, instead of failing at payment. */
+		checkPaymentToken(this: OrderThis, { provider, token }: CreateOrderParams["payment"]) {
+			if (!this.paymentProviders.get(provider)?.accepts(token)) {
+				throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, { field: "payment.token", provider });
+			}
+		},
+
+		async reserveStock(this: OrderThis, ctx: OrderContext, orderId: string, lines: StockLine[]) {
+			try {
+				await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+			} catch (err) {
+				// A 4xx (out of stock, bad line) reserved nothing; anything else
+				// (a timeout, a lost reply) may have reserved: give it back.
+				if (!isClientError(err)) await this.releaseStock(orderId);
+				throw err;
+			}
+		},
+
 		/** Compensation: never hides the error that made it necessary. */
 		async releaseStock(this: OrderThis, orderId: string) {
 			await this.broker.call("product.release", { orderId }).catch((err: Error) => {
@@ -277,8 +287,14 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 			return publicOrder(existing);
 		},
 
+		// The status change is committed before this runs: a failure to announce
+		// it is logged, never reported as a failed order (as in the product service).
 		async announceStatus(this: OrderThis, order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null) {
-			await this.broker.emit<OrderStatusEvent>(Events.orderStatus, { orderId: order.id, userId: order.userId, status, previousStatus, at: new Date().toISOString() });
+			try {
+				await this.broker.emit<OrderStatusEvent>(Events.orderStatus, { orderId: order.id, userId: order.userId, status, previousStatus, at: new Date().toISOString() });
+			} catch (err) {
+				this.logger.error(`Order ${order.id} is ${status} but the announcement failed:`, (err as Error).message);
+			}
 		},
 	},
 
