@@ -22,8 +22,8 @@ import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 export function outboxMigration(schema: string): Migration {
 	return {
 		name: "create-outbox",
-		async up({ context: sequelize }) {
-			await runSql(sequelize, [
+		async up({ context }) {
+			await runSql(context, [
 				`CREATE TABLE "${schema}".outbox (
 					id bigserial PRIMARY KEY,
 					channel text NOT NULL,
@@ -35,8 +35,8 @@ export function outboxMigration(schema: string): Migration {
 				`CREATE INDEX outbox_unpublished_idx ON "${schema}".outbox (id) WHERE published_at IS NULL`,
 			]);
 		},
-		async down({ context: sequelize }) {
-			await runSql(sequelize, [`DROP TABLE "${schema}".outbox`]);
+		async down({ context }) {
+			await runSql(context, [`DROP TABLE "${schema}".outbox`]);
 		},
 	};
 }

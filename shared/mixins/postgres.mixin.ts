@@ -14,12 +14,20 @@ import { preparePostgres } from "../postgres-bootstrap.js";
  */
 export interface Migration {
 	name: string;
-	up(params: MigrationParams<Sequelize>): Promise<void>;
-	down(params: MigrationParams<Sequelize>): Promise<void>;
+	up(params: MigrationParams<MigrationContext>): Promise<void>;
+	down(params: MigrationParams<MigrationContext>): Promise<void>;
+}
+
+/** What umzug hands each migration: the service's connection and the migration run's transaction. */
+export interface MigrationContext {
+	sequelize: Sequelize;
+	/** Every query of a migration goes in it (runSql does that). */
+	transaction: Transaction;
 }
 
 export interface PostgresMixinOptions {
 	schema: string;
+	/** The service's migrations in order, from its migrations/index.ts. */
 	migrations: Migration[];
 	/** Defines the service's sequelize models on its connection. */
 	defineModels?: (sequelize: Sequelize, schema: string) => void;
@@ -76,38 +84,23 @@ export async function migrate(sequelize: Sequelize, options: Pick<PostgresMixinO
 	await sequelize.transaction(async (lockTx) => {
 		await sequelize.query("SELECT pg_advisory_xact_lock(hashtext(:lockKey))", { replacements: { lockKey }, transaction: lockTx });
 		await sequelize.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`, { transaction: lockTx });
-		const umzug = new Umzug<Sequelize>({
+		const umzug = new Umzug<MigrationContext>({
 			migrations: options.migrations.map((m) => ({ name: m.name, up: m.up, down: m.down })),
-			context: sequelize,
+			context: { sequelize, transaction: lockTx },
 			storage: new TransactionalStorage(sequelize, schema, lockTx),
 			logger: undefined,
 		});
-		runningTransaction.set(sequelize, lockTx);
-		try {
-			await umzug.up();
-		} finally {
-			runningTransaction.delete(sequelize);
-		}
+		await umzug.up();
 	});
 }
 
-const runningTransaction = new WeakMap<Sequelize, Transaction>();
-
-/** The transaction a migration must pass to every query it makes. */
-export function migrationTransaction(sequelize: Sequelize): Transaction {
-	const tx = runningTransaction.get(sequelize);
-	if (!tx) throw new Error("migrationTransaction() called outside a migration run");
-	return tx;
-}
-
 /** Runs one migration's SQL statements in the migration transaction. */
-export async function runSql(sequelize: Sequelize, statements: string[]): Promise<void> {
-	const transaction = migrationTransaction(sequelize);
+export async function runSql({ sequelize, transaction }: MigrationContext, statements: string[]): Promise<void> {
 	for (const sql of statements) await sequelize.query(sql, { transaction });
 }
 
 /** umzug's record of applied migrations, kept in the migration transaction. */
-class TransactionalStorage implements UmzugStorage<Sequelize> {
+class TransactionalStorage implements UmzugStorage<MigrationContext> {
 	private readonly table: string;
 
 	constructor(

@@ -2,8 +2,8 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
 
 export const createUsers: Migration = {
 	name: "0001-create-users",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`CREATE TABLE auth.users (
 				id uuid PRIMARY KEY,
 				email text NOT NULL,
@@ -26,8 +26,8 @@ export const createUsers: Migration = {
 			`CREATE INDEX sessions_user_idx ON auth.sessions (user_id)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`DROP TABLE auth.sessions`, `DROP TABLE auth.users`]);
+	async down({ context }) {
+		await runSql(context, [`DROP TABLE auth.sessions`, `DROP TABLE auth.users`]);
 	},
 };
 

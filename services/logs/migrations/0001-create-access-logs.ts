@@ -2,8 +2,8 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
 
 export const createAccessLogs: Migration = {
 	name: "0001-create-access-logs",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`CREATE TABLE logs.access_logs (
 				id bigserial PRIMARY KEY,
 				-- The buffer's id for the entry: a batch flushed twice (crash before
@@ -23,8 +23,8 @@ export const createAccessLogs: Migration = {
 			`CREATE INDEX access_logs_user_idx ON logs.access_logs (user_id, at DESC)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`DROP TABLE logs.access_logs`]);
+	async down({ context }) {
+		await runSql(context, [`DROP TABLE logs.access_logs`]);
 	},
 };
 

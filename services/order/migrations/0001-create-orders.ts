@@ -3,8 +3,8 @@ import { outboxMigration } from "../../../shared/mixins/outbox.mixin.js";
 
 export const createOrders: Migration = {
 	name: "0001-create-orders",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`CREATE TABLE orders.orders (
 				id uuid PRIMARY KEY,
 				user_id uuid NOT NULL,
@@ -39,8 +39,8 @@ export const createOrders: Migration = {
 			`CREATE INDEX order_status_history_order_idx ON orders.order_status_history (order_id)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`DROP TABLE orders.order_status_history`, `DROP TABLE orders.order_items`, `DROP TABLE orders.orders`]);
+	async down({ context }) {
+		await runSql(context, [`DROP TABLE orders.order_status_history`, `DROP TABLE orders.order_items`, `DROP TABLE orders.orders`]);
 	},
 };
 

@@ -7,8 +7,8 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
  */
 export const orderItemPositions: Migration = {
 	name: "0002-order-item-positions",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`ALTER TABLE orders.order_items ADD COLUMN position integer`,
 			`UPDATE orders.order_items AS item SET position = numbered.position
 			   FROM (SELECT order_id, product_id, row_number() OVER (PARTITION BY order_id ORDER BY product_id) - 1 AS position FROM orders.order_items) AS numbered
@@ -16,7 +16,7 @@ export const orderItemPositions: Migration = {
 			`ALTER TABLE orders.order_items ALTER COLUMN position SET NOT NULL, ADD CONSTRAINT order_items_position_unique UNIQUE (order_id, position), ADD CHECK (position >= 0)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`ALTER TABLE orders.order_items DROP COLUMN position`]);
+	async down({ context }) {
+		await runSql(context, [`ALTER TABLE orders.order_items DROP COLUMN position`]);
 	},
 };

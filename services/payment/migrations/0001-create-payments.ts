@@ -3,8 +3,8 @@ import { outboxMigration } from "../../../shared/mixins/outbox.mixin.js";
 
 export const createPayments: Migration = {
 	name: "0001-create-payments",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`CREATE TABLE payments.payments (
 				id uuid PRIMARY KEY,
 				order_id uuid NOT NULL,
@@ -23,8 +23,8 @@ export const createPayments: Migration = {
 			`CREATE INDEX payments_user_idx ON payments.payments (user_id)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`DROP TABLE payments.payments`]);
+	async down({ context }) {
+		await runSql(context, [`DROP TABLE payments.payments`]);
 	},
 };
 

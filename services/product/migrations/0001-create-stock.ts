@@ -4,8 +4,8 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
 // concurrency, the database refuses to sell a unit it does not have.
 export const createStock: Migration = {
 	name: "0001-create-stock",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`CREATE TABLE inventory.stock_levels (
 				product_id text PRIMARY KEY,
 				available integer NOT NULL CONSTRAINT stock_never_negative CHECK (available >= 0),
@@ -23,8 +23,8 @@ export const createStock: Migration = {
 			`CREATE INDEX reservations_product_idx ON inventory.reservations (product_id)`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`DROP TABLE inventory.reservations`, `DROP TABLE inventory.stock_levels`]);
+	async down({ context }) {
+		await runSql(context, [`DROP TABLE inventory.reservations`, `DROP TABLE inventory.stock_levels`]);
 	},
 };
 

@@ -9,14 +9,14 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
  */
 export const reservationConfirmation: Migration = {
 	name: "0002-reservation-confirmation",
-	async up({ context: sequelize }) {
-		await runSql(sequelize, [
+	async up({ context }) {
+		await runSql(context, [
 			`ALTER TABLE inventory.reservations ADD COLUMN confirmed_at timestamptz`,
 			`UPDATE inventory.reservations SET confirmed_at = created_at`,
 			`CREATE INDEX reservations_unconfirmed_idx ON inventory.reservations (created_at) WHERE status = 'reserved' AND confirmed_at IS NULL`,
 		]);
 	},
-	async down({ context: sequelize }) {
-		await runSql(sequelize, [`ALTER TABLE inventory.reservations DROP COLUMN confirmed_at`]);
+	async down({ context }) {
+		await runSql(context, [`ALTER TABLE inventory.reservations DROP COLUMN confirmed_at`]);
 	},
 };
