@@ -12,7 +12,7 @@ export class ShopClientError extends Errors.MoleculerClientError {
 }
 
 export class NotFoundError extends ShopClientError {
-	constructor(code: "PRODUCT_NOT_FOUND" | "ORDER_NOT_FOUND" | "USER_NOT_FOUND" | "NOT_FOUND", message: string, details?: unknown) {
+	constructor(code: "PRODUCT_NOT_FOUND" | "ORDER_NOT_FOUND" | "USER_NOT_FOUND", message: string, details?: unknown) {
 		super(message, 404, code, details);
 	}
 }

@@ -59,10 +59,6 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations: [...inventoryMigrations, reservationConfirmation] })],
 
-	settings: {
-		maxPageSize: 100,
-	},
-
 	actions: {
 		list: {
 			cache: { keys: PRODUCT_FIELDS },

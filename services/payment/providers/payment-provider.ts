@@ -15,7 +15,7 @@ export type ChargeResult =
 	| { status: "succeeded"; providerReference: string }
 	| { status: "failed"; providerReference: string; failureCode: string };
 
-/** The provider did not answer in time: the outcome is unknown until reconciliation. */
+/** The provider did not answer in time: the outcome is unknown (the payment stays `pending`). */
 export class ProviderTimeoutError extends Error {
 	constructor(readonly provider: string) {
 		super(`${provider} did not answer in time`);

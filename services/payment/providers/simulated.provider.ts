@@ -10,7 +10,8 @@ export const SIMULATED_TOKENS = {
 	tok_visa: "succeeds",
 	tok_chargeDeclined: "card_declined",
 	tok_insufficientFunds: "insufficient_funds",
-	tok_timeout: "answers late; settled by reconciliation",
+	// The payment stays `pending`: no reconciliation asks the provider again yet.
+	tok_timeout: "answers late",
 } as const;
 
 export class SimulatedProvider implements PaymentProvider {
