@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { access, chown, constants, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, chown, constants, cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -131,7 +131,9 @@ async function reachableBinaries(native: string, owner: Owner): Promise<string> 
 	const version = JSON.parse(await readFile(join(native, "..", "package.json"), "utf8")).version as string;
 	const copy = join(tmpdir(), `shop-postgres-binaries-${version}`);
 	const complete = join(copy, ".complete");
-	if (!(await exists(complete))) {
+	// Only a copy this (root) process made is used: one that anybody else
+	// could have placed or changed in the shared temporary directory is not.
+	if (!(await exists(complete)) || !(await ownedByRootOnly(copy))) {
 		await rm(copy, { recursive: true, force: true });
 		await mkdir(copy, { mode: 0o755 });
 		await cp(native, copy, { recursive: true, verbatimSymlinks: true });
@@ -147,6 +149,11 @@ async function runsAs(binary: string, owner: Owner): Promise<boolean> {
 	} catch {
 		return false;
 	}
+}
+
+async function ownedByRootOnly(path: string): Promise<boolean> {
+	const { uid, mode } = await stat(path);
+	return uid === 0 && (mode & 0o022) === 0;
 }
 
 async function exists(path: string): Promise<boolean> {
