@@ -6,7 +6,7 @@ import type { AuthTokens, EnsureAdminParams, LoginParams, PublicUser, RefreshPar
 import { ConflictError, NotFoundError, UnauthorizedError } from "../../shared/errors.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { signAccessToken } from "../../shared/tokens.js";
-import { authMigrations } from "./migrations/0001-create-users.js";
+import { migrations } from "./migrations/index.js";
 import { defineAuthModels, Session, User } from "./models.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./password.js";
 
@@ -27,7 +27,7 @@ const credentials = {
 const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 	name: "auth",
 
-	mixins: [PostgresMixin({ schema: "auth", migrations: authMigrations, defineModels: defineAuthModels })],
+	mixins: [PostgresMixin({ schema: "auth", migrations, defineModels: defineAuthModels })],
 
 	actions: {
 		register: {

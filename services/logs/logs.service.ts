@@ -6,7 +6,7 @@ import type { AccessLogEntry, ListLogsParams } from "../../shared/contracts.js";
 import { registerHealthProbe } from "../../shared/health.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
-import { logsMigrations } from "./migrations/0001-create-access-logs.js";
+import { migrations } from "./migrations/index.js";
 
 type LogsThis = Service &
 	PostgresThis & {
@@ -29,7 +29,7 @@ const BATCH_SIZE = 500;
 const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	name: "logs",
 
-	mixins: [PostgresMixin({ schema: "logs", migrations: logsMigrations })],
+	mixins: [PostgresMixin({ schema: "logs", migrations })],
 
 	settings: {
 		/** Entries another flusher read and left unacknowledged this long are taken over (it is presumed dead). */

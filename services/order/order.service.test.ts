@@ -17,8 +17,9 @@ import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } f
 import { waitFor } from "../../test/support/wait-for.js";
 import PaymentService from "../payment/payment.service.js";
 import ProductService from "../product/product.service.js";
-import { orderMigrations } from "./migrations/0001-create-orders.js";
-import { orderItemPositions } from "./migrations/0002-order-item-positions.js";
+import { createOrders } from "./migrations/0001-create-orders.js";
+import { createOutbox } from "./migrations/0003-create-outbox.js";
+import { migrations } from "./migrations/index.js";
 import OrderService from "./order.service.js";
 
 /** What @moleculer/channels adds to a service: runs its channel handler in process and waits for it. */
@@ -125,7 +126,7 @@ describe("order service", () => {
 		const other = await createTestEnvironment();
 		const old = new Sequelize(other.databaseUrl, { logging: false });
 		try {
-			await migrate(old, { schema: "orders", migrations: orderMigrations });
+			await migrate(old, { schema: "orders", migrations: [createOrders, createOutbox] });
 			const orderId = randomUUID();
 			await old.query(
 				`INSERT INTO orders.orders (id, user_id, status, currency, total_amount, payment_provider, request_hash) VALUES (:orderId, :userId, 'paid', 'EUR', 300, 'simulated', 'h')`,
@@ -136,7 +137,7 @@ describe("order service", () => {
 					replacements: { orderId, productId },
 				});
 			}
-			await migrate(old, { schema: "orders", migrations: [...orderMigrations, orderItemPositions] });
+			await migrate(old, { schema: "orders", migrations });
 			const rows = await old.query(`SELECT product_id, position FROM orders.order_items ORDER BY position`, { type: QueryTypes.SELECT });
 			expect(rows).toEqual([
 				{ product_id: "a", position: 0 },

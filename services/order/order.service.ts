@@ -27,8 +27,7 @@ import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.m
 import { fieldsError } from "../../shared/validation.js";
 import { createPaymentProviders, PAYMENT_PROVIDER_NAMES } from "../payment/providers/index.js";
 import type { PaymentProvider } from "../payment/providers/payment-provider.js";
-import { orderMigrations } from "./migrations/0001-create-orders.js";
-import { orderItemPositions } from "./migrations/0002-order-item-positions.js";
+import { migrations } from "./migrations/index.js";
 import { OrderRepository, type StoredOrder } from "./order.repository.js";
 
 type OrderContext<P = unknown> = Context<P, RequestMeta>;
@@ -91,7 +90,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
 	// Migrations in the order they were written; those already applied are skipped by name.
-	mixins: [PostgresMixin({ schema: "orders", migrations: [...orderMigrations, orderItemPositions] }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
+	mixins: [PostgresMixin({ schema: "orders", migrations }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
 
 	actions: {
 		create: {

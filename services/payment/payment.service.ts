@@ -17,7 +17,7 @@ import {
 import { withBackoff } from "../../shared/channel-retry.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
-import { paymentMigrations } from "./migrations/0001-create-payments.js";
+import { migrations } from "./migrations/index.js";
 import { createPaymentProviders } from "./providers/index.js";
 import { ProviderTimeoutError, type PaymentProvider } from "./providers/payment-provider.js";
 
@@ -60,7 +60,7 @@ const toPayment = (row: PaymentRow): Payment => ({
 const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	name: "payment",
 
-	mixins: [PostgresMixin({ schema: "payments", migrations: paymentMigrations }), OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } })],
+	mixins: [PostgresMixin({ schema: "payments", migrations }), OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } })],
 
 	actions: {
 		list: {

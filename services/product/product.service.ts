@@ -21,8 +21,7 @@ import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
 import { Inventory, type StockChange } from "./inventory.js";
-import { inventoryMigrations } from "./migrations/0001-create-stock.js";
-import { reservationConfirmation } from "./migrations/0002-reservation-confirmation.js";
+import { migrations } from "./migrations/index.js";
 
 interface CatalogAdapter {
 	find(params: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;
@@ -57,7 +56,7 @@ const MAX_ID_LENGTH = 64;
 const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	name: "product",
 
-	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations: [...inventoryMigrations, reservationConfirmation] })],
+	mixins: [CatalogStoreMixin("Product", catalogSchema), PostgresMixin({ schema: "inventory", migrations })],
 
 	actions: {
 		list: {

@@ -30,5 +30,3 @@ export const createUsers: Migration = {
 		await runSql(context, [`DROP TABLE auth.sessions`, `DROP TABLE auth.users`]);
 	},
 };
-
-export const authMigrations: Migration[] = [createUsers];

@@ -27,5 +27,3 @@ export const createAccessLogs: Migration = {
 		await runSql(context, [`DROP TABLE logs.access_logs`]);
 	},
 };
-
-export const logsMigrations: Migration[] = [createAccessLogs];

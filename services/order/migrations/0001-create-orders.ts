@@ -1,5 +1,4 @@
 import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js";
-import { outboxMigration } from "../../../shared/mixins/outbox.mixin.js";
 
 export const createOrders: Migration = {
 	name: "0001-create-orders",
@@ -43,5 +42,3 @@ export const createOrders: Migration = {
 		await runSql(context, [`DROP TABLE orders.order_status_history`, `DROP TABLE orders.order_items`, `DROP TABLE orders.orders`]);
 	},
 };
-
-export const orderMigrations: Migration[] = [createOrders, outboxMigration("orders")];

@@ -1,5 +1,4 @@
 import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js";
-import { outboxMigration } from "../../../shared/mixins/outbox.mixin.js";
 
 export const createPayments: Migration = {
 	name: "0001-create-payments",
@@ -27,5 +26,3 @@ export const createPayments: Migration = {
 		await runSql(context, [`DROP TABLE payments.payments`]);
 	},
 };
-
-export const paymentMigrations: Migration[] = [createPayments, outboxMigration("payments")];

@@ -27,5 +27,3 @@ export const createStock: Migration = {
 		await runSql(context, [`DROP TABLE inventory.reservations`, `DROP TABLE inventory.stock_levels`]);
 	},
 };
-
-export const inventoryMigrations: Migration[] = [createStock];

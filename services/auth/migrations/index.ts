@@ -1,0 +1,5 @@
+import type { Migration } from "../../../shared/mixins/postgres.mixin.js";
+import { createUsers } from "./0001-create-users.js";
+
+/** The auth schema's migrations, in the order they run. */
+export const migrations: Migration[] = [createUsers];
