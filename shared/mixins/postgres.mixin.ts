@@ -10,7 +10,10 @@ import { preparePostgres } from "../postgres-bootstrap.js";
  * A service that owns PostgreSQL data gets its own schema (auth, orders,
  * payments, inventory, logs) in the shared database, its own connection pool
  * and its own migrations, run at start under an advisory lock so that several
- * replicas starting together migrate once.
+ * replicas starting together migrate once. Its SQL lives in its repositories
+ * (one per aggregate, like services/order/order.repository.ts), made in the
+ * service's `created` with this connection: never bound at module level, so
+ * two instances in one process each use their own database.
  */
 export interface Migration {
 	name: string;
@@ -29,8 +32,6 @@ export interface PostgresMixinOptions {
 	schema: string;
 	/** The service's migrations in order, from its migrations/index.ts. */
 	migrations: Migration[];
-	/** Defines the service's sequelize models on its connection. */
-	defineModels?: (sequelize: Sequelize, schema: string) => void;
 	poolSize?: number;
 }
 
@@ -57,9 +58,7 @@ export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSch
 				dialect: "postgres",
 				logging: false,
 				pool: { max: options.poolSize ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
-				define: { schema: options.schema, underscored: true, timestamps: true },
 			});
-			options.defineModels?.(service.sequelize, options.schema);
 			registerHealthProbe(this, "postgres", () => service.sequelize.query("SELECT 1", { type: QueryTypes.SELECT }));
 		},
 
