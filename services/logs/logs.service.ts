@@ -1,21 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { QueryTypes } from "sequelize";
 import { loadConfig } from "../../shared/config.js";
 import type { AccessLogEntry, ListLogsParams } from "../../shared/contracts.js";
 import { registerHealthProbe } from "../../shared/health.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
+import { AccessLogRepository } from "./access-log.repository.js";
 import { migrations } from "./migrations/index.js";
 
 type LogsThis = Service &
 	PostgresThis & {
 		buffer: AccessLogBuffer;
+		accessLogs: AccessLogRepository;
 		flushTimer?: NodeJS.Timeout;
 		flushing?: Promise<number>;
 		flush(): Promise<number>;
 		flushBatch(): Promise<number>;
-		insertEntries(rows: (AccessLogEntry & { entryId: string })[]): Promise<void>;
 	};
 
 const BATCH_SIZE = 500;
@@ -60,7 +60,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 				} catch (err) {
 					// Redis is down: the entry goes straight to the database instead of being lost.
 					this.logger.debug("Access log buffer unavailable; writing the entry directly:", (err as Error).message);
-					await this.insertEntries([{ ...entry, entryId: `direct-${randomUUID()}` }]);
+					await this.accessLogs.insert([{ ...entry, entryId: `direct-${randomUUID()}` }]);
 				}
 			},
 		},
@@ -79,47 +79,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 			},
 			async handler(this: LogsThis, ctx: Context<ListLogsParams>): Promise<{ items: AccessLogEntry[] }> {
 				const { method, path, status, userId, requestId, since, limit } = ctx.params;
-				const filters = [
-					method && "method = :method",
-					path && "path LIKE :pathPrefix",
-					status && "status = :status",
-					userId && "user_id = :userId",
-					requestId && "request_id = :requestId",
-					since && "at >= :since",
-				].filter(Boolean);
-				const rows = await this.sequelize.query<{
-					request_id: string;
-					method: string;
-					path: string;
-					status: number;
-					duration_ms: number;
-					user_id: string | null;
-					ip: string | null;
-					at: Date;
-				}>(`SELECT * FROM logs.access_logs ${filters.length ? `WHERE ${filters.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT :limit`, {
-					replacements: {
-						method: method ?? null,
-						pathPrefix: path ? `${path.replace(/[\\%_]/g, "\\$&")}%` : null,
-						status: status ?? null,
-						userId: userId ?? null,
-						requestId: requestId ?? null,
-						since: since ?? null,
-						limit,
-					},
-					type: QueryTypes.SELECT,
-				});
-				return {
-					items: rows.map((r) => ({
-						requestId: r.request_id,
-						method: r.method,
-						path: r.path,
-						status: r.status,
-						durationMs: r.duration_ms,
-						userId: r.user_id,
-						ip: r.ip,
-						at: new Date(r.at).toISOString(),
-					})),
-				};
+				return { items: await this.accessLogs.list({ method, path, status, userId, requestId, since }, limit) };
 			},
 		},
 
@@ -160,25 +120,15 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 		async flushBatch(this: LogsThis): Promise<number> {
 			const { ids, entries } = await this.buffer.read(BATCH_SIZE);
 			if (!ids.length) return 0;
-			await this.insertEntries(entries.map((e, i) => ({ ...e, entryId: ids[i] })));
+			await this.accessLogs.insert(entries.map((e, i) => ({ ...e, entryId: ids[i] })));
 			await this.buffer.ack(ids);
 			return ids.length;
-		},
-
-		/** Idempotent: an entry written twice (a flush retried after its commit) is kept once. */
-		async insertEntries(this: LogsThis, rows: (AccessLogEntry & { entryId: string })[]): Promise<void> {
-			await this.sequelize.query(
-				`INSERT INTO logs.access_logs (entry_id, request_id, method, path, status, duration_ms, user_id, ip, at)
-				 SELECT * FROM json_to_recordset(:rows) AS r(
-					"entryId" text, "requestId" text, method text, path text, status smallint, "durationMs" integer, "userId" uuid, ip text, at timestamptz)
-				 ON CONFLICT (entry_id) DO NOTHING`,
-				{ replacements: { rows: JSON.stringify(rows) } },
-			);
 		},
 	},
 
 	created(this: LogsThis) {
 		const config = loadConfig();
+		this.accessLogs = new AccessLogRepository(this.sequelize);
 		this.buffer = config.redisUrl
 			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID, undefined, this.settings.claimIdleMs)
 			: new MemoryBuffer();
