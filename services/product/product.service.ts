@@ -20,7 +20,7 @@ import { fieldsError } from "../../shared/validation.js";
 import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
-import { Inventory, type StockChange } from "./inventory.js";
+import { InventoryRepository, type StockChange } from "./inventory.repository.js";
 import { migrations } from "./migrations/index.js";
 
 interface CatalogAdapter {
@@ -36,7 +36,7 @@ interface CatalogAdapter {
 type ProductThis = Service &
 	PostgresThis & {
 		adapter: CatalogAdapter;
-		inventory: Inventory;
+		inventory: InventoryRepository;
 		config: AppConfig;
 		sweepTimer?: NodeJS.Timeout;
 		toProducts(docs: unknown[]): Promise<Product[]>;
@@ -268,7 +268,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 	created(this: ProductThis) {
 		this.config = loadConfig();
-		this.inventory = new Inventory(this.sequelize);
+		this.inventory = new InventoryRepository(this.sequelize);
 	},
 
 	started(this: ProductThis) {

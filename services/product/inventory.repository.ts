@@ -11,11 +11,12 @@ export interface StockChange {
 
 /**
  * Stock levels and reservations in PostgreSQL (schema `inventory`). A
- * reservation or release runs in one transaction; its row locks, taken in
- * product-id order, keep concurrent orders for overlapping products from
- * deadlocking.
+ * reservation or release runs in one transaction of its own (reserve and
+ * release open it: all lines or none); its row locks, taken in product-id
+ * order, keep concurrent orders for overlapping products from deadlocking.
+ * `create` and `availability` take the caller's transaction, if any.
  */
-export class Inventory {
+export class InventoryRepository {
 	constructor(private readonly sequelize: Sequelize) {}
 
 	async create(productId: string, available: number, transaction?: Transaction): Promise<void> {
