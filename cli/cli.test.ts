@@ -11,7 +11,7 @@ import { Cluster, freePort } from "../test/support/cluster.js";
 import { testServers } from "../test/support/servers.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../test/support/test-broker.js";
 import { waitFor } from "../test/support/wait-for.js";
-import { ApiClient } from "./api-client.js";
+import { ApiClient } from "../client/api-client.js";
 import { runCli } from "./program.js";
 
 interface Run {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { DEFAULT_API_URL } from "./api-client.js";
+import { DEFAULT_API_URL } from "../client/api-client.js";
 
 /** Where a command writes and what environment it reads; the real one is the process's. */
 export interface CliIO {

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { Errors } from "moleculer";
 import { ConfigError } from "../shared/config.js";
-import { ApiError } from "./api-client.js";
+import { ApiError } from "../client/api-client.js";
 import { adminCreateCommand } from "./commands/admin-create.js";
 import { healthCommand } from "./commands/health.js";
 import { logsCommand } from "./commands/logs.js";

@@ -1,8 +1,9 @@
 import { io, type Socket } from "socket.io-client";
-import { ApiClient, ApiError, DEFAULT_API_URL, type OrderPage } from "../cli/api-client.js";
+import { ApiClient, ApiError, DEFAULT_API_URL } from "../client/api-client.js";
 import {
 	Events,
 	type Notification,
+	type OrderPage,
 	type OrderStatusEvent,
 	type PaymentStatusEvent,
 	type ProductAvailabilityEvent,
@@ -12,7 +13,8 @@ import {
 
 /**
  * Everything the backoffice reads from the system, in one place: the HTTP API
- * (through the CLI's client) and the socket.io notifications.
+ * (through client/, the API client it shares with the CLI) and the socket.io
+ * notifications.
  */
 
 export const DEFAULT_WS_URL = "http://localhost:3001";

@@ -1,7 +1,7 @@
 import { render } from "ink-testing-library";
 import type { ServiceBroker } from "moleculer";
 import { randomUUID } from "node:crypto";
-import { ApiClient } from "../cli/api-client.js";
+import { ApiClient } from "../client/api-client.js";
 import ApiService from "../services/api.service.js";
 import AuthService from "../services/auth/auth.service.js";
 import LogsService from "../services/logs/logs.service.js";

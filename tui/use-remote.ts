@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { ApiError } from "../cli/api-client.js";
+import { ApiError } from "../client/api-client.js";
 
 export type Remote<T> = { state: "loading"; data?: T } | { state: "loaded"; data: T } | { state: "failed"; error: string; data?: T };
 

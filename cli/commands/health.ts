@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ApiClient } from "../api-client.js";
+import { ApiClient } from "../../client/api-client.js";
 import { apiUrl, CliError, type CliIO } from "../common.js";
 
 export function healthCommand(program: Command, io: CliIO): void {

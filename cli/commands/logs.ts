@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ApiClient } from "../api-client.js";
-import { formatTime, table } from "../format.js";
+import { ApiClient } from "../../client/api-client.js";
+import { formatTime, table } from "../../client/format.js";
 import { adminCredentials, apiUrl, positiveInteger, type CliIO } from "../common.js";
 
 interface LogsOptions {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ApiClient } from "../api-client.js";
-import { formatMoney, table } from "../format.js";
+import { ApiClient } from "../../client/api-client.js";
+import { formatMoney, table } from "../../client/format.js";
 import { apiUrl, positiveInteger, type CliIO } from "../common.js";
 
 export function productsCommand(program: Command, io: CliIO): void {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { DEMO_PRODUCTS } from "../../shared/seed/demo-catalog.js";
-import { ApiClient } from "../api-client.js";
-import { formatMoney } from "../format.js";
+import { ApiClient } from "../../client/api-client.js";
+import { formatMoney } from "../../client/format.js";
 import { adminCredentials, apiUrl, type CliIO } from "../common.js";
 
 export function seedCommand(program: Command, io: CliIO): void {

@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { formatTime } from "../../cli/format.js";
+import { formatTime } from "../../client/format.js";
 import { describeNotification, type FeedNotification, type FeedStatus } from "../backoffice.js";
 
 const statusText = (status: FeedStatus) => (status.state === "disconnected" ? `disconnected (${status.reason})` : status.state);

@@ -1,6 +1,6 @@
 import { Box, Text, useInput } from "ink";
 import { useEffect, useReducer } from "react";
-import { ApiError } from "../../cli/api-client.js";
+import { ApiError } from "../../client/api-client.js";
 import type { Session } from "../backoffice.js";
 import { TextField } from "./TextField.js";
 

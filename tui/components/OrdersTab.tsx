@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { formatMoney, formatTime, table } from "../../cli/format.js";
+import { formatMoney, formatTime, table } from "../../client/format.js";
 import type { Backoffice, Session } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";
 import { RemoteStatus } from "./RemoteStatus.js";

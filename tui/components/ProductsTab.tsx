@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { formatMoney, table } from "../../cli/format.js";
+import { formatMoney, table } from "../../client/format.js";
 import type { Product } from "../../shared/contracts.js";
 import type { Backoffice, Session } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";

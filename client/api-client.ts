@@ -1,9 +1,26 @@
-import type { AccessLogEntry, AuthTokens, CreateProductParams, Order, Product, ProductPage } from "../shared/contracts.js";
+import type {
+	AccessLogEntry,
+	AuthTokens,
+	CreateOrderParams,
+	CreateProductParams,
+	ListLogsParams,
+	ListProductsParams,
+	LoginParams,
+	Order,
+	OrderPage,
+	PageParams,
+	Product,
+	ProductPage,
+	RegisterParams,
+} from "../shared/contracts.js";
+import type { HealthReport } from "../shared/health.js";
 
 /**
- * An HTTP client for the shop's public API (`/api`), shared by the CLI and the
- * backoffice. Every failure becomes an ApiError carrying the API's stable
- * `error.code`, so callers branch on the code and print the message.
+ * An HTTP client for the shop's public API (`/api`), shared by the CLI, the
+ * backoffice and their tests. What crosses the API is typed in
+ * shared/contracts.ts, as for the services. Every failure becomes an ApiError
+ * carrying the API's stable `error.code`, so callers branch on the code and
+ * print the message.
  */
 
 export const DEFAULT_API_URL = "http://localhost:3000/api";
@@ -12,32 +29,9 @@ export const DEFAULT_API_URL = "http://localhost:3000/api";
 export type NewProduct = Omit<CreateProductParams, "description" | "currency" | "stock" | "active"> &
 	Partial<Pick<CreateProductParams, "description" | "currency" | "stock" | "active">>;
 
-export interface ReadinessReport {
+/** GET /api/health/ready: the gateway's checks, and whether all of them are up. */
+export interface ReadinessReport extends HealthReport {
 	status: "ok" | "unavailable";
-	checks: Record<string, string>;
-}
-
-export interface OrderPage {
-	items: Order[];
-	page: number;
-	pageSize: number;
-	total: number;
-	totalPages: number;
-}
-
-export interface ProductQuery {
-	q?: string;
-	category?: string;
-	page?: number;
-	pageSize?: number;
-	sort?: string;
-}
-
-export interface LogQuery {
-	status?: number;
-	path?: string;
-	method?: string;
-	limit?: number;
 }
 
 export class ApiError extends Error {
@@ -47,7 +41,6 @@ export class ApiError extends Error {
 		/** HTTP status; 0 when the API could not be reached at all. */
 		readonly status: number,
 		readonly requestId?: string,
-		readonly details?: unknown,
 	) {
 		super(message);
 		this.name = "ApiError";
@@ -59,7 +52,7 @@ export class ApiError extends Error {
 	}
 }
 
-type Query = Record<string, string | number | boolean | undefined>;
+type Query = Record<string, string | number | boolean | Date | undefined>;
 
 interface RequestOptions {
 	query?: Query;
@@ -71,24 +64,22 @@ interface RequestOptions {
 
 export class ApiClient {
 	readonly baseUrl: string;
+	/** Sent as `Authorization: Bearer <accessToken>` once logged in or registered. */
+	private accessToken?: string;
 
-	constructor(
-		baseUrl: string = DEFAULT_API_URL,
-		/** Sent as `Authorization: Bearer <accessToken>` when set. */
-		public accessToken?: string,
-	) {
+	constructor(baseUrl: string = DEFAULT_API_URL) {
 		this.baseUrl = baseUrl.replace(/\/+$/, "");
 	}
 
 	/** Logs in and keeps the access token for the following requests. */
 	async login(email: string, password: string): Promise<AuthTokens> {
-		const tokens = await this.request<AuthTokens>("POST", "/auth/login", { body: { email, password } });
+		const tokens = await this.request<AuthTokens>("POST", "/auth/login", { body: { email, password } satisfies LoginParams });
 		this.accessToken = tokens.accessToken;
 		return tokens;
 	}
 
 	async register(email: string, password: string, name: string): Promise<AuthTokens> {
-		const tokens = await this.request<AuthTokens>("POST", "/auth/register", { body: { email, password, name } });
+		const tokens = await this.request<AuthTokens>("POST", "/auth/register", { body: { email, password, name } satisfies RegisterParams });
 		this.accessToken = tokens.accessToken;
 		return tokens;
 	}
@@ -98,7 +89,7 @@ export class ApiClient {
 		return this.request<ReadinessReport>("GET", "/health/ready", { accept: [503] });
 	}
 
-	listProducts(query: ProductQuery = {}): Promise<ProductPage> {
+	listProducts(query: Partial<ListProductsParams> = {}): Promise<ProductPage> {
 		return this.request<ProductPage>("GET", "/products", { query: { ...query } });
 	}
 
@@ -106,22 +97,23 @@ export class ApiClient {
 		return this.request<Product>("POST", "/products", { body: product });
 	}
 
-	listOrders(query: { page?: number; pageSize?: number } = {}): Promise<OrderPage> {
-		return this.request<OrderPage>("GET", "/orders", { query });
+	listOrders(query: Partial<PageParams> = {}): Promise<OrderPage> {
+		return this.request<OrderPage>("GET", "/orders", { query: { ...query } });
 	}
 
-	placeOrder(items: { productId: string; quantity: number }[], idempotencyKey?: string): Promise<Order> {
+	placeOrder(items: CreateOrderParams["items"], idempotencyKey?: string): Promise<Order> {
 		return this.request<Order>("POST", "/orders", { body: { items }, headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} });
 	}
 
-	listLogs(query: LogQuery = {}): Promise<{ items: AccessLogEntry[] }> {
+	/** The latest access log entries, newest first (admin). Not a page: `limit` bounds it. */
+	listLogs(query: Partial<ListLogsParams> = {}): Promise<{ items: AccessLogEntry[] }> {
 		return this.request<{ items: AccessLogEntry[] }>("GET", "/logs", { query: { ...query } });
 	}
 
-	async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+	private async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
 		const url = new URL(`${this.baseUrl}${path}`);
 		for (const [name, value] of Object.entries(options.query ?? {})) {
-			if (value !== undefined && value !== "") url.searchParams.set(name, String(value));
+			if (value !== undefined && value !== "") url.searchParams.set(name, value instanceof Date ? value.toISOString() : String(value));
 		}
 		const headers: Record<string, string> = { accept: "application/json", ...options.headers };
 		if (options.body !== undefined) headers["content-type"] = "application/json";
@@ -146,10 +138,11 @@ export class ApiClient {
 			if (body === undefined && text) throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${response.status} with a body that is not JSON`, response.status);
 			return body as T;
 		}
-		const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown; requestId?: unknown } } | undefined)?.error;
+		// Parsed field by field: a proxy in front of the API may answer with any body.
+		const error = (body as { error?: { code?: unknown; message?: unknown; requestId?: unknown } } | undefined)?.error;
 		const requestId = typeof error?.requestId === "string" ? error.requestId : (response.headers.get("x-request-id") ?? undefined);
 		if (error && typeof error.code === "string") {
-			throw new ApiError(error.code, typeof error.message === "string" ? error.message : response.statusText, response.status, requestId, error.details);
+			throw new ApiError(error.code, typeof error.message === "string" ? error.message : response.statusText, response.status, requestId);
 		}
 		throw new ApiError(`HTTP_${response.status}`, `${method} ${url.pathname} failed with ${response.status} ${response.statusText}`, response.status, requestId);
 	}
