@@ -44,16 +44,66 @@ describe("operators' CLI", () => {
 		await env.drop();
 	});
 
-	/** Runs one command line in process, with its own environment (the test's, by default, without SHOP_/ADMIN_ variables). */
+	/**
+	 * Runs one command line in process with `extraEnv` in process.env, where
+	 * commander looks for the options' variables: the test's environment
+	 * without SHOP_/ADMIN_ variables, plus these. Commands run one at a time.
+	 */
 	async function cli(argv: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
 		const out: string[] = [];
 		const err: string[] = [];
-		const { SHOP_API_URL: _url, ADMIN_EMAIL: _email, ADMIN_PASSWORD: _password, ...base } = process.env;
-		const code = await runCli(argv, { out: (line) => out.push(line), err: (line) => err.push(line), env: { ...base, ...extraEnv } });
-		return { code, out: out.join("\n"), err: err.join("\n") };
+		const saved = process.env;
+		const { SHOP_API_URL: _url, ADMIN_EMAIL: _email, ADMIN_PASSWORD: _password, ...base } = saved;
+		process.env = { ...base, ...extraEnv };
+		try {
+			const code = await runCli(argv, { out: (line) => out.push(line), err: (line) => err.push(line) });
+			return { code, out: out.join("\n"), err: err.join("\n") };
+		} finally {
+			process.env = saved;
+		}
 	}
 
 	const catalog = () => new ApiClient(api).listProducts({ pageSize: 100 });
+
+	describe("options and their environment variables", () => {
+		it("--help names each option's variable and default", async () => {
+			const help = async (command: string) => {
+				const run = await cli([command, "--help"]);
+				expect(run).toMatchObject({ code: 0, err: "" });
+				// Commander wraps long lines; one space between words is enough here.
+				return run.out.replace(/\s+/g, " ");
+			};
+			const apiFallback = '--api <url> API base URL (default: "http://localhost:3000/api", env: SHOP_API_URL)';
+			for (const command of ["health", "products", "seed", "logs"]) expect(await help(command)).toContain(apiFallback);
+			for (const command of ["seed", "logs", "admin:create"]) {
+				const text = await help(command);
+				expect(text).toMatch(/--email <email> [^(]*\(required\) \(env: ADMIN_EMAIL\)/);
+				expect(text).toMatch(/--password <password> [^(]*\(required\) \(env: ADMIN_PASSWORD\)/);
+			}
+			expect(await help("admin:create")).toContain("TRANSPORTER, JWT_SECRET, NAMESPACE");
+		});
+
+		it("takes a flag over its variable", async () => {
+			const deadApi = `http://127.0.0.1:${await freePort()}/api`;
+			const flagged = await cli(["health", "--api", api], { SHOP_API_URL: deadApi });
+			expect(flagged).toMatchObject({ code: 0, err: "" });
+			expect(flagged.out.split("\n")[0]).toBe(`${api}: ready`);
+
+			// The right password in the flag wins over a wrong one in ADMIN_PASSWORD.
+			const logs = await cli(["logs", "--api", api, "--password", admin.password, "--limit", "1"], { ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: "not-the-password" });
+			expect(logs).toMatchObject({ code: 0, err: "" });
+		});
+
+		it("names the option and its variable when a variable is set to nothing or to no URL", async () => {
+			const empty = await cli(["logs", "--api", api], { ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: "" });
+			expect(empty.code).toBe(1);
+			expect(empty.err).toMatch(/^error: option '--password <password>' value '' from env 'ADMIN_PASSWORD' is invalid\. must not be empty$/m);
+
+			const notUrl = await cli(["products"], { SHOP_API_URL: "localhost:3000/api" });
+			expect(notUrl.code).toBe(1);
+			expect(notUrl.err).toMatch(/^error: option '--api <url>' value 'localhost:3000\/api' from env 'SHOP_API_URL' is invalid\. must be an http:\/\/ or https:\/\/ URL$/m);
+		});
+	});
 
 	describe("health", () => {
 		it("reports ready with every check up", async () => {
@@ -87,10 +137,16 @@ describe("operators' CLI", () => {
 			expect((await catalog()).total).toBe(0);
 		});
 
-		it("asks for credentials when none are given", async () => {
+		it("asks for credentials when none are given, neither as flags nor in the environment", async () => {
 			const run = await cli(["seed", "--api", api]);
 			expect(run.code).toBe(1);
-			expect(run.err).toMatch(/^error: MISSING_CREDENTIALS: /);
+			expect(run.err).toMatch(/^error: required option '--email <email>' not specified$/m);
+			expect(run.err).toContain("add --help to see the options and the environment variables they fall back on");
+
+			const noPassword = await cli(["seed", "--api", api], { ADMIN_EMAIL: admin.email });
+			expect(noPassword.code).toBe(1);
+			expect(noPassword.err).toMatch(/^error: required option '--password <password>' not specified$/m);
+			expect((await catalog()).total).toBe(0);
 		});
 
 		it("creates the demo products once: a second run changes nothing", async () => {

@@ -1,10 +1,9 @@
 import { runCli } from "./program.js";
 
-// `npm run cli -- <command>`: the real output and environment.
+// `npm run cli -- <command>`: the real output.
 const code = await runCli(process.argv.slice(2), {
 	out: (line) => process.stdout.write(`${line}\n`),
 	err: (line) => process.stderr.write(`${line}\n`),
-	env: process.env,
 });
 
 // The command is done; end now, once the output is flushed. A Moleculer

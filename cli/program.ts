@@ -9,13 +9,16 @@ import { productsCommand } from "./commands/products.js";
 import { seedCommand } from "./commands/seed.js";
 import { CliError, type CliIO } from "./common.js";
 
-export { CliError, type CliIO } from "./common.js";
-
-/** The operators' CLI: every command writes through `io`, and throws on failure (see runCli). */
-export function createProgram(io: CliIO): Command {
+/**
+ * The operators' CLI: every command writes through `io` and throws on failure
+ * (see runCli). Options fall back on environment variables through
+ * commander's Option.env(), which reads process.env.
+ */
+function createProgram(io: CliIO): Command {
 	const program = new Command("shop")
 		.description("Operators' tools for the Moleculer shop")
 		.exitOverride()
+		.showHelpAfterError("(add --help to see the options and the environment variables they fall back on)")
 		.configureOutput({
 			writeOut: (text) => io.out(text.replace(/\n$/, "")),
 			writeErr: (text) => io.err(text.replace(/\n$/, "")),

@@ -5,11 +5,11 @@ import { ServiceBroker } from "moleculer";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { loadConfig } from "../../shared/config.js";
 import type { PublicUser } from "../../shared/contracts.js";
-import { adminCredentials, CliError, positiveInteger, type CliIO } from "../common.js";
+import { adminEmailOption, adminPasswordOption, CliError, positiveInteger, type CliIO } from "../common.js";
 
 interface AdminCreateOptions {
-	email?: string;
-	password?: string;
+	email: string;
+	password: string;
 	name?: string;
 	timeout: number;
 	verbose?: boolean;
@@ -22,14 +22,15 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 	program
 		.command("admin:create")
 		.description("Create an admin account (joins the cluster as a Moleculer node over TRANSPORTER and calls auth.ensureAdmin)")
-		.option("--email <email>", "the admin's email (default: ADMIN_EMAIL)")
-		.option("--password <password>", "the admin's password, at least 8 characters (default: ADMIN_PASSWORD)")
+		.addOption(adminEmailOption("the admin's email"))
+		.addOption(adminPasswordOption("the admin's password, at least 8 characters"))
 		.option("--name <name>", "the admin's display name")
 		.option("--timeout <seconds>", "how long to wait for the cluster and its auth service", positiveInteger, 20)
 		.option("--verbose", "show the broker's own log")
+		.addHelpText("after", "\nLike every node, it reads the cluster's settings from the environment: TRANSPORTER, JWT_SECRET, NAMESPACE.")
 		.action(async (opts: AdminCreateOptions) => {
-			const { email, password } = adminCredentials(opts, io);
-			const config = loadConfig(io.env);
+			const { email, password } = opts;
+			const config = loadConfig(process.env);
 			if (!config.transporterUrl) {
 				throw new CliError("NO_TRANSPORTER", "admin:create joins the cluster as a Moleculer node: set TRANSPORTER to the cluster's RabbitMQ URL (amqp://...)");
 			}

@@ -1,14 +1,14 @@
 import type { Command } from "commander";
 import { ApiClient } from "../../client/api-client.js";
-import { apiUrl, CliError, type CliIO } from "../common.js";
+import { apiOption, CliError, type CliIO } from "../common.js";
 
 export function healthCommand(program: Command, io: CliIO): void {
 	program
 		.command("health")
 		.description("Check the API's readiness (GET /api/health/ready); exit code 1 when not ready")
-		.option("--api <url>", "API base URL (default: SHOP_API_URL or http://localhost:3000/api)")
-		.action(async (opts: { api?: string }) => {
-			const client = new ApiClient(apiUrl(opts, io));
+		.addOption(apiOption())
+		.action(async (opts: { api: string }) => {
+			const client = new ApiClient(opts.api);
 			const report = await client.readiness();
 			const names = Object.keys(report.checks).sort();
 			const width = Math.max(0, ...names.map((n) => n.length));

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import { ApiClient } from "../../client/api-client.js";
 import { formatTime, table } from "../../client/format.js";
-import { adminCredentials, apiUrl, positiveInteger, type CliIO } from "../common.js";
+import { adminEmailOption, adminPasswordOption, apiOption, positiveInteger, type CliIO } from "../common.js";
 
 interface LogsOptions {
-	api?: string;
-	email?: string;
-	password?: string;
+	api: string;
+	email: string;
+	password: string;
 	status?: number;
 	path?: string;
 	limit?: number;
@@ -16,16 +16,15 @@ export function logsCommand(program: Command, io: CliIO): void {
 	program
 		.command("logs")
 		.description("Show the latest access log entries (admin; GET /api/logs)")
-		.option("--api <url>", "API base URL (default: SHOP_API_URL or http://localhost:3000/api)")
-		.option("--email <email>", "admin email (default: ADMIN_EMAIL)")
-		.option("--password <password>", "admin password (default: ADMIN_PASSWORD)")
+		.addOption(apiOption())
+		.addOption(adminEmailOption("admin email"))
+		.addOption(adminPasswordOption("admin password"))
 		.option("--status <code>", "only this HTTP status", positiveInteger)
 		.option("--path <prefix>", "only paths starting with this, e.g. /api/orders")
 		.option("--limit <n>", "at most this many entries (default 100, at most 500)", positiveInteger)
 		.action(async (opts: LogsOptions) => {
-			const { email, password } = adminCredentials(opts, io);
-			const client = new ApiClient(apiUrl(opts, io));
-			await client.login(email, password);
+			const client = new ApiClient(opts.api);
+			await client.login(opts.email, opts.password);
 			const { items } = await client.listLogs({ status: opts.status, path: opts.path, limit: opts.limit });
 			if (!items.length) {
 				io.out("No log entries match.");

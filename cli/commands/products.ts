@@ -1,17 +1,17 @@
 import type { Command } from "commander";
 import { ApiClient } from "../../client/api-client.js";
 import { formatMoney, table } from "../../client/format.js";
-import { apiUrl, positiveInteger, type CliIO } from "../common.js";
+import { apiOption, positiveInteger, type CliIO } from "../common.js";
 
 export function productsCommand(program: Command, io: CliIO): void {
 	program
 		.command("products")
 		.description("List the catalog with prices and availability (GET /api/products)")
-		.option("--api <url>", "API base URL (default: SHOP_API_URL or http://localhost:3000/api)")
+		.addOption(apiOption())
 		.option("--q <text>", "search in product names")
 		.option("--page <n>", "page number", positiveInteger)
-		.action(async (opts: { api?: string; q?: string; page?: number }) => {
-			const page = await new ApiClient(apiUrl(opts, io)).listProducts({ q: opts.q, page: opts.page });
+		.action(async (opts: { api: string; q?: string; page?: number }) => {
+			const page = await new ApiClient(opts.api).listProducts({ q: opts.q, page: opts.page });
 			if (!page.items.length) {
 				io.out(page.total ? `No products on page ${page.page} (${page.total} in ${page.totalPages} pages).` : "No products found.");
 				return;
