@@ -4,7 +4,7 @@ import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/t
 import { CHANNEL_MAX_RETRIES } from "./shared/channel-retry.js";
 import { ResilientAmqpAdapter } from "./shared/channels-amqp-adapter.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
-import { durableExchangeOptions, durableQueueOptions } from "./shared/durable-queues.js";
+import { DEAD_LETTER, durableExchangeOptions, durableQueueOptions } from "./shared/messaging/topology.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
 import { ResilientRedisCacher } from "./shared/resilient-redis-cacher.js";
 import { createValidator } from "./shared/validation.js";
@@ -13,14 +13,9 @@ import { createValidator } from "./shared/validation.js";
  * Broker options, all from the environment (shared/config.ts).
  * - TRANSPORTER set: services talk over RabbitMQ; unset: calls stay in process.
  * - REDIS_URL set: the Redis cacher, shared by every node; unset: memory cacher.
- * - Durable facts (order created, payment settled) go through @moleculer/channels
- *   on RabbitMQ queues that survive a consumer being down; in-process without one.
- *   The queues are quorum queues (every message on disk, also the adapter's
- *   retries and dead letters); the outbox relay publishes to them with
- *   confirms (shared/durable-queues.ts). The adapter (mended in
- *   shared/channels-amqp-adapter.ts) retries a failed message at once; handlers wrapped in
- *   withBackoff (shared/channel-retry.ts) wait longer before each redelivery, so
- *   CHANNEL_MAX_RETRIES attempts span about two minutes before DEAD_LETTER.
+ * - Durable facts (order created, payment settled): @moleculer/channels, over
+ *   RabbitMQ with TRANSPORTER, in process without; the whole story is told in
+ *   shared/messaging/topology.ts.
  */
 export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
 	return {
@@ -74,14 +69,15 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 							url: config.transporterUrl,
 							socketOptions: { noDelay: true },
 							messageOptions: { persistent: true },
-							// Also the options of the dead-letter queue; identical to the
-							// outbox's declarations, or RabbitMQ answers PRECONDITION_FAILED.
+							// Also the dead-letter queue's; the publisher declares the same.
 							queueOptions: durableQueueOptions(),
 							exchangeOptions: durableExchangeOptions(),
 						},
+						// Prefixes every name as shared/messaging/topology.ts spells it.
+						prefix: config.namespace,
 						maxInFlight: 10,
 						maxRetries: CHANNEL_MAX_RETRIES,
-						deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
+						deadLettering: { enabled: true, queueName: DEAD_LETTER },
 					})
 					: "Fake",
 			} as ChannelsOptions) as unknown as Middleware,

@@ -5,7 +5,7 @@ import { testServers } from "../test/support/servers.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../test/support/test-broker.js";
 import { waitFor } from "../test/support/wait-for.js";
 import { backoffDelay, CHANNEL_BACKOFF, CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER, redeliveryCount, withBackoff } from "./channel-retry.js";
-import { channelExchange, channelQueue, durableQueueOptions } from "./durable-queues.js";
+import { channelExchange, channelQueue, deadLetterQueue, durableQueueOptions } from "./messaging/topology.js";
 
 const amqpMessage = (count?: number) => ({ content: Buffer.from("{}"), properties: { headers: count === undefined ? {} : { [REDELIVERED_COUNT_HEADER]: count } } });
 
@@ -146,7 +146,7 @@ describe("withBackoff on the channels adapter over RabbitMQ", () => {
 
 	it("dead-letters a message that keeps failing after CHANNEL_MAX_RETRIES runs", async () => {
 		await send({ id: "poison", failures: Number.MAX_SAFE_INTEGER });
-		const deadLetter = `${env.namespace}.DEAD_LETTER`;
+		const deadLetter = deadLetterQueue(env.namespace);
 		await waitFor(async () => (await queueOf(deadLetter)).messageCount === 1, "the poisonous message in the dead-letter queue");
 		expect(runs.filter((run) => run.id === "poison").map((run) => run.count)).toEqual(Array.from({ length: CHANNEL_MAX_RETRIES }, (_, i) => i));
 		expect(log.filter((entry) => entry.startsWith("wait"))).toHaveLength(CHANNEL_MAX_RETRIES - 1);
@@ -154,7 +154,7 @@ describe("withBackoff on the channels adapter over RabbitMQ", () => {
 	});
 
 	it("consumes from quorum queues, the dead-letter queue too", async () => {
-		for (const queue of [channelQueue(env.namespace, channel, group), `${env.namespace}.DEAD_LETTER`]) {
+		for (const queue of [channelQueue(env.namespace, channel, group), deadLetterQueue(env.namespace)]) {
 			await expect(onChannel((ch) => ch.assertQueue(queue, durableQueueOptions()))).resolves.toMatchObject({ queue });
 			await expect(onChannel((ch) => ch.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "classic" } }))).rejects.toThrow(/PRECONDITION_FAILED/);
 		}

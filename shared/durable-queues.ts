@@ -1,52 +1,6 @@
 import { randomUUID } from "node:crypto";
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
-
-/**
- * The RabbitMQ side of the durable channels (orders.created, payments.settled),
- * named and configured as the @moleculer/channels AMQP adapter names and
- * configures them: a `<prefix>.<channel>` fanout exchange, one
- * `<group>.<prefix>.<channel>` queue per consumer group. The prefix is the
- * broker's namespace (the adapter's default).
- */
-
-/**
- * Options of every durable channel queue, here and in the channels adapter
- * (moleculer.config.ts `amqp.queueOptions`, which also applies to its
- * dead-letter queue): they must be identical, or RabbitMQ refuses the second
- * declaration with PRECONDITION_FAILED. A quorum queue persists every message
- * whatever its delivery mode, so the adapter's retries and dead letters are
- * on disk too.
- * A fresh object each call: the adapter merges into what it is given.
- */
-export function durableQueueOptions(): Options.AssertQueue {
-	return { durable: true, arguments: { "x-queue-type": "quorum" } };
-}
-
-export function durableExchangeOptions(): Options.AssertExchange {
-	return { durable: true };
-}
-
-/** The exchange of a channel, as the adapter's addPrefixTopic names it. */
-export function channelExchange(prefix: string, channel: string): string {
-	return prefix ? `${prefix}.${channel}` : channel;
-}
-
-/** The queue of a consumer group on a channel, as the adapter names it. */
-export function channelQueue(prefix: string, channel: string, group: string): string {
-	return `${group}.${channelExchange(prefix, channel)}`;
-}
-
-async function declareTopology(channel: Channel, prefix: string, publishes: Record<string, readonly string[]>): Promise<void> {
-	for (const [name, groups] of Object.entries(publishes)) {
-		const exchange = channelExchange(prefix, name);
-		await channel.assertExchange(exchange, "fanout", durableExchangeOptions());
-		for (const group of groups) {
-			const queue = channelQueue(prefix, name, group);
-			await channel.assertQueue(queue, durableQueueOptions());
-			await channel.bindQueue(queue, exchange, "");
-		}
-	}
-}
+import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import { channelExchange, declareTopology } from "./messaging/topology.js";
 
 export interface ConfirmedPublisherOptions {
 	/** AMQP URL, or a ";"-separated list of a cluster's URLs (tried in turn). */

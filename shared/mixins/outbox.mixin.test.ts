@@ -9,7 +9,8 @@ import { createTestEnvironment, startBroker, type TestEnvironment } from "../../
 import { waitFor } from "../../test/support/wait-for.js";
 import { loadConfig } from "../config.js";
 import { Channels, ChannelConsumers } from "../contracts.js";
-import { channelExchange, channelQueue, ConfirmedPublisher, durableQueueOptions } from "../durable-queues.js";
+import { ConfirmedPublisher } from "../durable-queues.js";
+import { channelExchange, channelQueue, durableQueueOptions } from "../messaging/topology.js";
 import { OutboxMixin, outboxMigration, type OutboxThis } from "./outbox.mixin.js";
 import { PostgresMixin, runSql, type PostgresThis } from "./postgres.mixin.js";
 

@@ -8,7 +8,8 @@ import pg from "pg";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER } from "../../shared/channel-retry.js";
 import { loadConfig } from "../../shared/config.js";
-import { Channels, type AuthTokens, type Order, type Product } from "../../shared/contracts.js";
+import { ChannelConsumers, Channels, type AuthTokens, type Order, type Product } from "../../shared/contracts.js";
+import { channelExchange, channelQueue, deadLetterQueue, prefixed } from "../../shared/messaging/topology.js";
 import { Cluster, type ClusterNode } from "../support/cluster.js";
 import { startPrivateRabbit, startPrivateRedis, type PrivateRabbit, type PrivateServer } from "../support/private-servers.js";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-broker.js";
@@ -612,10 +613,11 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		const label = "poison message";
 		await ensureWorkingCluster(label);
 		const ns = env.namespace;
-		const deadLetterQueue = `${ns}.DEAD_LETTER`;
-		const doublePrefixed = `${ns}.${ns}.DEAD_LETTER`;
-		const paymentQueue = `payment.${ns}.${Channels.orderCreated}`;
-		const before = (await queueMessages(deadLetterQueue)) ?? 0;
+		const deadLetters = deadLetterQueue(ns);
+		// Where the adapter's defect put them: prefixed once more at each resubscription.
+		const doublePrefixed = prefixed(ns, deadLetters);
+		const paymentQueue = channelQueue(ns, Channels.orderCreated, ChannelConsumers[Channels.orderCreated][0]);
+		const before = (await queueMessages(deadLetters)) ?? 0;
 
 		// A negative amount: payments.payments refuses it (CHECK amount >= 0) on every delivery.
 		// No setting shortens the retries (10 attempts, backoff up to 30 s, about two
@@ -633,7 +635,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		connection.on("error", () => undefined);
 		try {
 			const channel = await connection.createConfirmChannel();
-			channel.publish(`${ns}.${Channels.orderCreated}`, "", Buffer.from(JSON.stringify(poison)), {
+			channel.publish(channelExchange(ns, Channels.orderCreated), "", Buffer.from(JSON.stringify(poison)), {
 				persistent: true,
 				contentType: "application/json",
 				headers: { [REDELIVERED_COUNT_HEADER]: CHANNEL_MAX_RETRIES - 1 },
@@ -658,13 +660,13 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		let deadLettered = 0;
 		let wrong: number | null = null;
 		while (Date.now() < deadline) {
-			deadLettered = ((await queueMessages(deadLetterQueue)) ?? 0) - before;
+			deadLettered = ((await queueMessages(deadLetters)) ?? 0) - before;
 			wrong = await queueMessages(doublePrefixed);
 			if (deadLettered > 0 || (wrong ?? 0) > 0 || !isRunning(cluster.nodes.get("payment"))) break;
 			await sleep(1000);
 		}
 		await sleep(1000);
-		deadLettered = ((await queueMessages(deadLetterQueue)) ?? 0) - before;
+		deadLettered = ((await queueMessages(deadLetters)) ?? 0) - before;
 		wrong = await queueMessages(doublePrefixed);
 		const left = await queueMessages(paymentQueue);
 		const { rows: poisonPayments } = await db.query(`SELECT id FROM payments.payments WHERE order_id = $1`, [poison.orderId]);
@@ -672,20 +674,20 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		const canary = await canaryOrderPaid(15_000);
 		const file = saveTestLogs(label);
 		console.log(
-			`${label}: ${deadLetterQueue} +${deadLettered}; ${doublePrefixed} ${wrong === null ? "absent" : `exists with ${wrong} message(s)`}; ` +
+			`${label}: ${deadLetters} +${deadLettered}; ${doublePrefixed} ${wrong === null ? "absent" : `exists with ${wrong} message(s)`}; ` +
 				`${paymentQueue} ${left} ready; ready again ${readyAt ? "yes" : "no"}; an order placed afterwards: ${canary}; node output: ${file}`,
 		);
 
 		expect({
 			nodesNotRunning: deadNodes(),
 			readyAnswered200AfterRestart: readyAt !== null,
-			messagesDeadLetteredTo: { [deadLetterQueue]: deadLettered > 0 ? "at least 1" : deadLettered, [doublePrefixed]: wrong === null ? "absent" : wrong },
+			messagesDeadLetteredTo: { [deadLetters]: deadLettered > 0 ? "at least 1" : deadLettered, [doublePrefixed]: wrong === null ? "absent" : wrong },
 			poisonCharged: poisonPayments.length,
 			orderPlacedAfterwards: canary,
 		}).toEqual({
 			nodesNotRunning: [],
 			readyAnswered200AfterRestart: true,
-			messagesDeadLetteredTo: { [deadLetterQueue]: "at least 1", [doublePrefixed]: "absent" },
+			messagesDeadLetteredTo: { [deadLetters]: "at least 1", [doublePrefixed]: "absent" },
 			poisonCharged: 0,
 			orderPlacedAfterwards: "paid",
 		});

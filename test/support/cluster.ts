@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
 import { freePort } from "../../shared/embedded/free-port.js";
 import { ChannelConsumers } from "../../shared/contracts.js";
+import { channelExchange, channelQueue, deadLetterExchange, deadLetterQueue } from "../../shared/messaging/topology.js";
 import { testServers } from "./servers.js";
 import type { TestEnvironment } from "./test-broker.js";
 
@@ -131,10 +132,10 @@ export async function deleteChannelQueues(namespace: string): Promise<void> {
 	const connection = await amqp.connect(testServers.amqpUrl);
 	const channel = await connection.createChannel();
 	for (const [name, groups] of Object.entries(ChannelConsumers)) {
-		for (const group of groups) await channel.deleteQueue(`${group}.${namespace}.${name}`);
-		await channel.deleteExchange(`${namespace}.${name}`);
+		for (const group of groups) await channel.deleteQueue(channelQueue(namespace, name, group));
+		await channel.deleteExchange(channelExchange(namespace, name));
 	}
-	await channel.deleteQueue(`${namespace}.DEAD_LETTER`);
-	await channel.deleteExchange(`${namespace}.DEAD_LETTER`);
+	await channel.deleteQueue(deadLetterQueue(namespace));
+	await channel.deleteExchange(deadLetterExchange(namespace));
 	await connection.close();
 }
