@@ -10,7 +10,7 @@ import type { Channel, Options } from "amqplib";
  * 1. The publishing service writes the fact into its outbox table in the
  *    transaction of the change it reports (shared/mixins/outbox.mixin.ts).
  * 2. The outbox relay publishes it through ConfirmedPublisher
- *    (shared/durable-queues.ts) with publisher
+ *    (./confirmed-publisher.ts, on amqp-connection-manager) with publisher
  *    confirms, `mandatory` and `persistent`, and marks the row published only
  *    once RabbitMQ confirmed it. It does not use @moleculer/channels' publish,
  *    which has no confirms: a message it buffered and lost with its connection

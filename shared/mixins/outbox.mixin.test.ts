@@ -9,7 +9,7 @@ import { createTestEnvironment, startBroker, type TestEnvironment } from "../../
 import { waitFor } from "../../test/support/wait-for.js";
 import { loadConfig } from "../config.js";
 import { Channels, ChannelConsumers } from "../contracts.js";
-import { ConfirmedPublisher } from "../durable-queues.js";
+import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
 import { channelExchange, channelQueue, durableQueueOptions } from "../messaging/topology.js";
 import { OutboxMixin, outboxMigration, type OutboxThis } from "./outbox.mixin.js";
 import { PostgresMixin, runSql, type PostgresThis } from "./postgres.mixin.js";
@@ -123,6 +123,13 @@ describe("outbox relay with publisher confirms", () => {
 		}
 	};
 	const messageCount = () => onChannel(async (ch) => (await ch.checkQueue(queue())).messageCount);
+	/** The socket under a publisher's current connection (amqplib's own), to cut it as a network fault would. */
+	const socketOf = (publisher: ConfirmedPublisher): Socket => {
+		const model = (publisher as unknown as { connection: { connection?: { connection: { stream: Socket } } } }).connection.connection;
+		if (!model) throw new Error("the publisher has no connection");
+		return model.connection.stream;
+	};
+	const rabbitmqHealth = async () => ((await broker.call("publisher.health")) as { checks: Record<string, string> }).checks.rabbitmq;
 	const takeAll = () =>
 		onChannel(async (ch) => {
 			const taken: amqp.GetMessage[] = [];
@@ -182,9 +189,9 @@ describe("outbox relay with publisher confirms", () => {
 		const publish = publisher.publish.bind(publisher);
 		let cut = 0;
 		publisher.publish = async (...args) => {
-			const session = await (publisher as unknown as { current: Promise<{ channel: { connection: { stream: Socket } } }> }).current;
+			const socket = socketOf(publisher);
 			const sent = publish(...args);
-			session.channel.connection.stream.destroy(new Error("read ECONNRESET"));
+			socket.destroy(new Error("read ECONNRESET"));
 			cut++;
 			return sent;
 		};
@@ -203,14 +210,54 @@ describe("outbox relay with publisher confirms", () => {
 		expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "lost" }]);
 	});
 
+	it("says rabbitmq is down while the publisher has lost its connection, and up once it has connected again by itself", async () => {
+		const publisher = service.outboxPublisher!;
+		await publisher.start();
+		expect(await rabbitmqHealth()).toBe("up");
+		socketOf(publisher).destroy(new Error("read ECONNRESET"));
+		await waitFor(async () => /^down: /.test(await rabbitmqHealth()), "the probe to say down", 2_000, 10);
+		await waitFor(async () => (await rabbitmqHealth()) === "up", "the publisher to connect again by itself", 10_000);
+		await addRows("after the reconnection");
+		expect(await service.relayOutbox()).toBe(1);
+		expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "after the reconnection" }]);
+	});
+
+	it("keeps a row unpublished when RabbitMQ returns it as unroutable (its queue deleted), declares the queue again and sends it at the next relay", async () => {
+		const publisher = service.outboxPublisher!;
+		await publisher.publish(channel, { orderId: "routed" }); // the publisher's connection is open now
+		await onChannel((ch) => ch.deleteQueue(queue()));
+		await addRows("unroutable");
+		expect(await service.relayOutbox()).toBe(0);
+		expect(await rows()).toEqual([{ orderId: "unroutable", published: false, attempts: 1 }]);
+
+		expect(await service.relayOutbox()).toBe(1);
+		expect(await rows()).toEqual([{ orderId: "unroutable", published: true, attempts: 1 }]);
+		expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "unroutable" }]);
+
+		// What the publish says, and the very next one goes through.
+		await onChannel((ch) => ch.deleteQueue(queue()));
+		await expect(publisher.publish(channel, { orderId: "returned" })).rejects.toThrow(`RabbitMQ returned the message as unroutable: no queue is bound to exchange ${exchange()}`);
+		await publisher.publish(channel, { orderId: "next" });
+		expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "next" }]);
+	});
+
 	it("fails a publish RabbitMQ never answers (a silently dead connection) after the confirm timeout, and connects again for the next", async () => {
-		const publisher = new ConfirmedPublisher({ url: testServers.amqpUrl, prefix: env.namespace, publishes: { [channel]: ChannelConsumers[channel] }, confirmTimeoutMs: 300 });
+		const publisher = new ConfirmedPublisher({
+			url: testServers.amqpUrl,
+			namespace: env.namespace,
+			publishes: { [channel]: ChannelConsumers[channel] },
+			confirmTimeoutMs: 300,
+			heartbeatSeconds: 1,
+		});
 		try {
+			await publisher.start();
 			await publisher.publish(channel, { orderId: "first" });
 			// The socket goes away without an error or an end: amqplib cannot tell.
-			const session = await (publisher as unknown as { current: Promise<{ channel: { connection: { stream: Socket } } }> }).current;
-			session.channel.connection.stream.destroy();
-			await expect(publisher.publish(channel, { orderId: "unanswered" })).rejects.toThrow(/did not confirm/);
+			socketOf(publisher).destroy();
+			await expect(publisher.publish(channel, { orderId: "unanswered" })).rejects.toThrow(/did not confirm the message within 300 ms/);
+			// Two missed heartbeats end that connection, and the publisher connects again.
+			await waitFor(() => !publisher.connected, "the dead connection to be dropped", 10_000, 20);
+			await waitFor(() => publisher.connected, "the publisher to connect again", 10_000, 20);
 			await publisher.publish(channel, { orderId: "second" });
 			expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "first" }, { orderId: "second" }]);
 		} finally {

@@ -1,8 +1,9 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { loadConfig } from "../config.js";
-import { ConfirmedPublisher } from "../durable-queues.js";
 import { registerHealthProbe } from "../health.js";
+import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
+import type { Publishes } from "../messaging/topology.js";
 import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
@@ -12,12 +13,11 @@ import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
  * crash between commit and publish loses nothing; consumers are idempotent, so
  * a second delivery changes nothing.
  *
- * Over RabbitMQ (TRANSPORTER set) the relay publishes itself, on a confirm
- * channel (ConfirmedPublisher), to the exchanges the @moleculer/channels
- * adapter consumes from, and marks a row published only once RabbitMQ has
- * confirmed it: the adapter's own publish has no confirms, so a message it
- * buffered and lost with its connection would have been marked published.
- * In process (no TRANSPORTER) it goes through broker.sendToChannel.
+ * Over RabbitMQ (TRANSPORTER set) the relay publishes with confirms
+ * (ConfirmedPublisher) and marks a row published only once RabbitMQ has
+ * confirmed it; in process (no TRANSPORTER) it goes through
+ * broker.sendToChannel. Why, and the rest of a fact's way:
+ * shared/messaging/topology.ts.
  */
 export function outboxMigration(schema: string): Migration {
 	return {
@@ -51,7 +51,7 @@ export interface OutboxThis {
 export interface OutboxOptions {
 	schema: string;
 	/** The channels this service publishes, with their consumer groups (ChannelConsumers). */
-	publishes: Record<string, readonly string[]>;
+	publishes: Publishes;
 	relayIntervalMs?: number;
 	batchSize?: number;
 }
@@ -104,17 +104,21 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 			const service = this as This;
 			const { transporterUrl } = loadConfig();
 			if (transporterUrl) {
-				service.outboxPublisher = new ConfirmedPublisher({
+				const publisher = new ConfirmedPublisher({
 					url: transporterUrl,
-					prefix: this.broker.namespace,
+					namespace: this.broker.namespace,
 					publishes,
 					connectionName: `outbox ${this.fullName}@${this.broker.nodeID}`,
 					logger: this.logger,
 				});
-				// Declares the consumers' queues before anything is published.
-				await service.outboxPublisher.start();
-				// Reconnects if the connection was lost: ready again as soon as RabbitMQ is.
-				registerHealthProbe(this, "rabbitmq", () => service.outboxPublisher!.start());
+				service.outboxPublisher = publisher;
+				// Connected, and the consumers' queues declared, before anything is published.
+				await publisher.start().catch(async (err: unknown) => {
+					await publisher.close(); // no reconnecting in the background of a service that did not start
+					throw err;
+				});
+				// Down while the publisher has no connection (it reconnects by itself), up once it has one again.
+				registerHealthProbe(this, "rabbitmq", async () => publisher.assertConnected());
 			}
 			service.outboxTimer = setInterval(() => {
 				service.relayOutbox().catch((err) => service.logger.warn("Outbox relay failed; retrying on the next tick:", (err as Error).message));
