@@ -21,7 +21,7 @@ export interface ConfirmedPublisherOptions {
 	logger?: { info(...args: unknown[]): void; warn(...args: unknown[]): void };
 }
 
-/** How long close() waits for RabbitMQ to answer; a dead peer's connection is then left to its heartbeat. */
+/** How long close() waits for RabbitMQ to answer; a dead peer's connection is then left to end by itself (its heartbeat). */
 const CLOSE_GRACE_MS = 2000;
 
 /**
@@ -53,7 +53,7 @@ export class ConfirmedPublisher {
 	private ready?: ConfirmChannel;
 	/** Why there is no `ready` channel. */
 	private reason = "not connected yet";
-	/** The publisher had a ready channel and lost it; logged once, until it is ready again. */
+	/** A loss of the ready channel (or a failed setup) was logged: once, until the publisher is ready again. */
 	private lost = false;
 	/** Messages sent and not yet confirmed, by messageId: whether RabbitMQ returned them (a return comes before the confirm). */
 	private readonly unconfirmed = new Map<string, { returned: boolean }>();
@@ -81,7 +81,10 @@ export class ConfirmedPublisher {
 			setup: (channel: ConfirmChannel) => this.setup(channel),
 		});
 		// A failed setup. Without a listener, an "error" event would end the process.
-		this.channel.on("error", (err: Error) => this.down(err));
+		this.channel.on("error", (err: Error) => {
+			this.down(err);
+			this.announceLoss();
+		});
 	}
 
 	async publish(channel: string, payload: unknown, headers: Record<string, unknown> = {}): Promise<void> {
@@ -100,8 +103,11 @@ export class ConfirmedPublisher {
 				headers,
 			});
 		} catch (err) {
+			const { message } = toError(err);
 			// amqp-connection-manager's publishTimeout: it has dropped the message, so it is never sent late.
-			if ((err as Error).message === "timeout") throw new Error(`RabbitMQ did not confirm the message within ${this.confirmTimeoutMs} ms`);
+			if (message === "timeout") throw new Error(`RabbitMQ did not confirm the message within ${this.confirmTimeoutMs} ms`);
+			// amqplib's, for every message unconfirmed when its channel closed; the channel's or connection's reason is known by now.
+			if (message === "channel closed") throw new Error(`The channel closed before RabbitMQ confirmed the message: ${this.reason}`);
 			throw toError(err);
 		} finally {
 			this.unconfirmed.delete(messageId);
@@ -136,7 +142,7 @@ export class ConfirmedPublisher {
 		this.closed = true;
 		this.ready = undefined;
 		await boundedBy(this.connection.close(), CLOSE_GRACE_MS, () => new Error(`RabbitMQ did not answer the close within ${CLOSE_GRACE_MS} ms`)).catch((err: Error) =>
-			this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection ends with its heartbeat`),
+			this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection is left to end by itself`),
 		);
 	}
 
@@ -144,10 +150,16 @@ export class ConfirmedPublisher {
 	private async setup(channel: ConfirmChannel): Promise<void> {
 		const connection = this.connection.connection;
 		// Listeners first: an "error" event without one would end the process.
+		let setUp = false;
 		channel.on("error", (err: Error) => this.down(err));
 		channel.on("close", () => {
 			if (this.ready === channel) this.down("channel closed");
-			this.reconnect(connection);
+			// Once the connection's own events are out too, if it was the
+			// connection that went: its reason is the one to tell.
+			setImmediate(() => {
+				if (setUp) this.announceLoss();
+				this.reconnect(connection);
+			});
 		});
 		channel.on("return", (message: Message) => {
 			const sent = this.unconfirmed.get(message.properties.messageId as string);
@@ -166,20 +178,23 @@ export class ConfirmedPublisher {
 		// Again on every channel: a queue or exchange deleted (or a broker reset)
 		// since the service started exists again before anything is sent.
 		await declareTopology(channel, this.options.namespace, this.options.publishes);
+		setUp = true;
 		this.ready = channel;
 		if (this.lost) this.options.logger?.info("Outbox publisher connected to RabbitMQ again");
 		this.lost = false;
 	}
 
-	/** Not ready any more: logged the first time after being ready. */
+	/** No ready channel, and why. */
 	private down(reason: unknown): void {
-		const wasReady = this.ready !== undefined;
 		this.ready = undefined;
 		this.reason = reason instanceof Error ? reason.message : String(reason);
-		if (wasReady && !this.closed && !this.lost) {
-			this.lost = true;
-			this.options.logger?.warn(`Outbox publisher cannot publish (${this.reason}); reconnecting, publishes wait up to ${this.confirmTimeoutMs} ms each`);
-		}
+	}
+
+	/** One warning per loss, until the publisher is ready again. */
+	private announceLoss(): void {
+		if (this.lost || this.closed) return;
+		this.lost = true;
+		this.options.logger?.warn(`Outbox publisher cannot publish (${this.reason}); reconnecting, publishes wait up to ${this.confirmTimeoutMs} ms each`);
 	}
 
 	/**
@@ -189,10 +204,8 @@ export class ConfirmedPublisher {
 	 * Nothing to do when the connection itself went (it reconnects anyway).
 	 */
 	private reconnect(connection: ChannelModel | undefined): void {
-		setImmediate(() => {
-			if (this.closed || !connection || this.connection.connection !== connection) return;
-			connection.close().catch(() => undefined);
-		});
+		if (this.closed || !connection || this.connection.connection !== connection) return;
+		connection.close().catch(() => undefined);
 	}
 }
 
