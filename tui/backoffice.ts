@@ -25,7 +25,8 @@ export const FEED_EVENTS = [Events.orderStatus, Events.paymentStatus, Events.pro
 export type FeedNotification = Notification<unknown>;
 export type FeedStatus = { state: "connecting" } | { state: "connected" } | { state: "disconnected"; reason: string };
 
-export interface Session {
+/** A logged-in admin: who it is, its access token (for socket.io) and the API client that sends it. */
+export interface AdminSession {
 	user: PublicUser;
 	accessToken: string;
 	api: ApiClient;
@@ -47,23 +48,23 @@ export class Backoffice {
 	}
 
 	/** Logs in; only an admin gets a session. */
-	async login(email: string, password: string): Promise<Session> {
+	async login(email: string, password: string): Promise<AdminSession> {
 		const api = new ApiClient(this.apiUrl);
 		const { accessToken, user } = await api.login(email, password);
 		if (user.role !== "admin") throw new ApiError("FORBIDDEN", `${user.email} is not an admin; the backoffice is for admins`, 403);
 		return { user, accessToken, api };
 	}
 
-	latestOrders(session: Session, pageSize = 20): Promise<OrderPage> {
+	latestOrders(session: AdminSession, pageSize = 20): Promise<OrderPage> {
 		return session.api.listOrders({ pageSize });
 	}
 
-	products(session: Session, pageSize = 100): Promise<ProductPage> {
+	products(session: AdminSession, pageSize = 100): Promise<ProductPage> {
 		return session.api.listProducts({ pageSize, sort: "name" });
 	}
 
 	/** Connects to the notifications; returns the function that disconnects. */
-	subscribe(session: Session, handlers: FeedHandlers): () => void {
+	subscribe(session: AdminSession, handlers: FeedHandlers): () => void {
 		const socket: Socket = io(this.wsUrl, { auth: { token: session.accessToken }, transports: ["websocket"] });
 		handlers.onStatus({ state: "connecting" });
 		socket.on("connect", () => handlers.onStatus({ state: "connected" }));

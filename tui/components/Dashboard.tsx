@@ -1,7 +1,7 @@
 import { Box, Text, useApp, useInput } from "ink";
 import { useEffect, useState } from "react";
 import { Events } from "../../shared/contracts.js";
-import type { Backoffice, FeedNotification, FeedStatus, Session } from "../backoffice.js";
+import type { Backoffice, FeedNotification, FeedStatus, AdminSession } from "../backoffice.js";
 import { LiveFeed } from "./LiveFeed.js";
 import { OrdersTab } from "./OrdersTab.js";
 import { ProductsTab } from "./ProductsTab.js";
@@ -14,7 +14,7 @@ const PRODUCT_EVENTS: string[] = [Events.productUnavailable, Events.productBackI
 type TabKey = "1" | "2" | "3";
 
 /** The logged-in admin's screen: live feed, orders, products; 1/2/3 switch, r reloads, q quits. */
-export function Dashboard({ backoffice, session }: { backoffice: Backoffice; session: Session }) {
+export function Dashboard({ backoffice, session }: { backoffice: Backoffice; session: AdminSession }) {
 	const { exit } = useApp();
 	const [tab, setTab] = useState<TabKey>("1");
 	const [feed, setFeed] = useState<FeedNotification[]>([]);

@@ -1,12 +1,12 @@
 import { Box, Text, useInput } from "ink";
 import { useEffect, useReducer } from "react";
 import { ApiError } from "../../client/api-client.js";
-import type { Session } from "../backoffice.js";
+import type { AdminSession } from "../backoffice.js";
 import { TextField } from "./TextField.js";
 
 interface LoginScreenProps {
-	login(email: string, password: string): Promise<Session>;
-	onLoggedIn(session: Session): void;
+	login(email: string, password: string): Promise<AdminSession>;
+	onLoggedIn(session: AdminSession): void;
 }
 
 type Field = "email" | "password";

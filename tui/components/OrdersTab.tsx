@@ -1,11 +1,11 @@
 import { Box, Text } from "ink";
 import { formatMoney, formatTime, table } from "../../client/format.js";
-import type { Backoffice, Session } from "../backoffice.js";
+import type { Backoffice, AdminSession } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";
 import { RemoteStatus } from "./RemoteStatus.js";
 
 /** The latest orders of every customer; `version` changes to reload. */
-export function OrdersTab({ backoffice, session, version }: { backoffice: Backoffice; session: Session; version: number }) {
+export function OrdersTab({ backoffice, session, version }: { backoffice: Backoffice; session: AdminSession; version: number }) {
 	const orders = useRemote(() => backoffice.latestOrders(session), [backoffice, session, version]);
 	const page = orders.data;
 	if (!page) return <RemoteStatus remote={orders} what="orders" />;

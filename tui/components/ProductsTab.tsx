@@ -1,7 +1,7 @@
 import { Box, Text } from "ink";
 import { formatMoney, table } from "../../client/format.js";
 import type { Product } from "../../shared/contracts.js";
-import type { Backoffice, Session } from "../backoffice.js";
+import type { Backoffice, AdminSession } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";
 import { RemoteStatus } from "./RemoteStatus.js";
 
@@ -10,7 +10,7 @@ const availability = (p: Product) => (p.available === 0 ? "out of stock" : p.ava
 const color = (p: Product) => (p.available === 0 ? "red" : p.available <= LOW_STOCK ? "yellow" : undefined);
 
 /** The catalog with what can still be ordered; `version` changes to reload. */
-export function ProductsTab({ backoffice, session, version }: { backoffice: Backoffice; session: Session; version: number }) {
+export function ProductsTab({ backoffice, session, version }: { backoffice: Backoffice; session: AdminSession; version: number }) {
 	const products = useRemote(() => backoffice.products(session), [backoffice, session, version]);
 	const page = products.data;
 	if (!page) return <RemoteStatus remote={products} what="products" />;
