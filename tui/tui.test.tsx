@@ -62,15 +62,47 @@ describe("admin backoffice", () => {
 		return ui;
 	}
 
+	interface LoginFields {
+		/** The label the `>` marks. */
+		focused?: string;
+		email?: string;
+		password?: string;
+	}
+
+	/** The login form as the screen shows it: `│ > Email     me@example.com   │`. */
+	function loginFields(ui: Ui): LoginFields {
+		const fields: LoginFields = {};
+		for (const line of frame(ui).split("\n")) {
+			const match = /^│ ([> ]) (Email|Password) +(.*?) *│$/.exec(line);
+			if (!match) continue;
+			if (match[1] === ">") fields.focused = match[2];
+			fields[match[2] === "Email" ? "email" : "password"] = match[3];
+		}
+		return fields;
+	}
+
+	const seeFields = (ui: Ui, expected: LoginFields) =>
+		waitFor(
+			() => Object.entries(expected).every(([name, value]) => loginFields(ui)[name as keyof LoginFields] === value),
+			`the login form to show ${JSON.stringify(expected)}; it shows ${JSON.stringify(loginFields(ui))}:\n${frame(ui)}`,
+			10_000,
+			20,
+		);
+
+	/** Never, in any frame drawn so far. */
+	const neverShown = (ui: Ui, secret: string) => expect(ui.frames.filter((f) => f.includes(secret))).toEqual([]);
+
 	/** Types like a person: one key (or one pasted string) at a time, each after the screen has caught up. */
 	async function logIn(ui: Ui, email: string, password: string): Promise<void> {
 		await see(ui, "log in as an admin");
+		await seeFields(ui, { focused: "Email" });
 		ui.stdin.write(email);
-		await see(ui, email);
+		await seeFields(ui, { email });
 		ui.stdin.write("\r");
+		await seeFields(ui, { focused: "Password" });
 		ui.stdin.write(password);
-		await see(ui, "*".repeat(password.length), "the masked password");
-		expect(frame(ui)).not.toContain(password);
+		await seeFields(ui, { password: "*".repeat(password.length) });
+		neverShown(ui, password);
 		ui.stdin.write("\r");
 	}
 
@@ -81,15 +113,79 @@ describe("admin backoffice", () => {
 		await logIn(ui, admin.email, "wrong-password");
 		await see(ui, "INVALID_CREDENTIALS: Email or password is wrong");
 		expect(frame(ui)).toContain("log in as an admin");
-		// Back to the email field, erase it, and type everything again.
-		ui.stdin.write("\t");
-		for (let i = 0; i < admin.email.length; i++) ui.stdin.write("\x7f");
-		await see(ui, /Email\s+_/, "an empty email field");
+		// The password is gone, the cursor waits in its field.
+		await seeFields(ui, { focused: "Password", email: admin.email, password: "" });
+		// Back to the email field with Shift+Tab, erase it, and type everything again.
+		ui.stdin.write("\x1b[Z");
+		await seeFields(ui, { focused: "Email" });
+		ui.stdin.write("\x7f".repeat(admin.email.length));
+		await seeFields(ui, { focused: "Email", email: "" });
 		await logIn(ui, admin.email, admin.password);
 		await see(ui, "Shop backoffice");
 		await see(ui, "Notifications: connected");
 		ui.stdin.write("q");
 		await waitFor(async () => (await connections()) === 0, "the backoffice's socket to close on q");
+	});
+
+	it("applies every key of one write, in order, to the field that has the focus", async () => {
+		const ui = open();
+		await seeFields(ui, { focused: "Email", email: "", password: "" });
+		// Enter twice: to the password, then a refusal to log in with nothing.
+		ui.stdin.write("\r\r");
+		await see(ui, "Type an email and a password");
+		await seeFields(ui, { focused: "Password" });
+		// Tab goes round from the last field to the first.
+		ui.stdin.write("\t");
+		await seeFields(ui, { focused: "Email" });
+		// Escape does not leave the form without a focus. Ink waits a moment
+		// for what may follow an escape; the check waits longer.
+		ui.stdin.write("\x1b");
+		await new Promise((resolve) => setTimeout(resolve, 100));
+		await seeFields(ui, { focused: "Email" });
+		// A whole word in one write goes into the field, all of it.
+		ui.stdin.write(`${admin.email}XYZ`);
+		await seeFields(ui, { focused: "Email", email: `${admin.email}XYZ`, password: "" });
+		// Three backspaces in one write erase three characters.
+		ui.stdin.write("\x7f\x7f\x7f");
+		await seeFields(ui, { focused: "Email", email: admin.email, password: "" });
+		// Tab, the password and Enter in one write: logged in.
+		ui.stdin.write(`\t${admin.password}\r`);
+		await see(ui, "Shop backoffice");
+		neverShown(ui, admin.password);
+	});
+
+	it("moves to the password after a pasted line, and never lets the password into the Email field", async () => {
+		const ui = open();
+		await seeFields(ui, { focused: "Email" });
+		// A pasted line ends with Enter: the cursor goes on to the password.
+		ui.stdin.write(`${admin.email}\r`);
+		await seeFields(ui, { focused: "Password", email: admin.email, password: "" });
+		ui.stdin.write("\x1b[Z");
+		await seeFields(ui, { focused: "Email" });
+		// Shift+Tab and the password in one write (Ink hands them over as two
+		// inputs, before the screen has moved the focus): Shift+Tab goes round
+		// to the password field, and the password with it.
+		ui.stdin.write(`\x1b[Z${admin.password}`);
+		await seeFields(ui, { focused: "Password", email: admin.email, password: "*".repeat(admin.password.length) });
+		// Keys typed faster than the screen redraws: Shift+Tab, Tab, then a
+		// backspace per character, each its own write in the same tick.
+		ui.stdin.write("\x1b[Z");
+		ui.stdin.write("\t");
+		for (let i = 0; i < admin.password.length; i++) ui.stdin.write("\x7f");
+		await seeFields(ui, { focused: "Password", email: admin.email, password: "" });
+		// And the same with Tab and the password, from the Email field.
+		ui.stdin.write("\x1b[Z");
+		await seeFields(ui, { focused: "Email" });
+		ui.stdin.write("\t");
+		ui.stdin.write(admin.password);
+		await seeFields(ui, { focused: "Password", email: admin.email, password: "*".repeat(admin.password.length) });
+		neverShown(ui, admin.password);
+		// Shift+Tab then Enter in one write: the Enter is the Email field's, so it moves back to the password, which logs in on the next.
+		ui.stdin.write("\x1b[Z\r");
+		await seeFields(ui, { focused: "Password", email: admin.email });
+		ui.stdin.write("\r");
+		await see(ui, "Shop backoffice");
+		neverShown(ui, admin.password);
 	});
 
 	it("keeps customers out", async () => {

@@ -1,55 +1,34 @@
-import { Box, Text, useInput } from "ink";
-import { useEffect, useReducer } from "react";
+import { Box, Text, useFocus, useFocusManager, useInput } from "ink";
+import TextInput from "ink-text-input";
+import { useEffect, useReducer, type Dispatch } from "react";
 import { ApiError } from "../../client/api-client.js";
 import type { AdminSession } from "../backoffice.js";
-import { TextField } from "./TextField.js";
+import { EMPTY_LOGIN_FORM, editKeys, FIELDS, reduceLoginForm, type Field, type LoginFormAction } from "./login-form.js";
 
 interface LoginScreenProps {
 	login(email: string, password: string): Promise<AdminSession>;
 	onLoggedIn(session: AdminSession): void;
 }
 
-type Field = "email" | "password";
-interface FormState {
-	email: string;
-	password: string;
-	focus: Field;
-	submitting: boolean;
-	error?: string;
-}
-type FormAction = { type: "type"; text: string } | { type: "erase" } | { type: "switch" } | { type: "enter" } | { type: "failed"; error: string };
-
-function reduce(state: FormState, action: FormAction): FormState {
-	if (state.submitting && action.type !== "failed") return state;
-	switch (action.type) {
-		case "type":
-			return { ...state, [state.focus]: state[state.focus] + action.text };
-		case "erase":
-			return { ...state, [state.focus]: state[state.focus].slice(0, -1) };
-		case "switch":
-			return { ...state, focus: state.focus === "email" ? "password" : "email" };
-		case "enter":
-			if (state.focus === "email") return { ...state, focus: "password" };
-			if (!state.email || !state.password) return { ...state, error: "Type an email and a password" };
-			return { ...state, submitting: true, error: undefined };
-		case "failed":
-			return { ...state, submitting: false, password: "", focus: "password", error: action.error };
-	}
-}
-
-/** Email and password typed in; Tab or arrows move between fields, Enter submits. */
+/** Email and password typed in; Tab, Shift+Tab and Enter move between the fields, Enter in the password logs in. */
 export function LoginScreen({ login, onLoggedIn }: LoginScreenProps) {
-	const [form, dispatch] = useReducer(reduce, { email: "", password: "", focus: "email", submitting: false });
+	const [form, dispatch] = useReducer(reduceLoginForm, EMPTY_LOGIN_FORM);
+	const { focus, disableFocus, enableFocus } = useFocusManager();
 
-	useInput((input, key) => {
-		if (key.return) dispatch({ type: "enter" });
-		else if (key.tab || key.upArrow || key.downArrow) dispatch({ type: "switch" });
-		else if (key.backspace || key.delete) dispatch({ type: "erase" });
-		else if (!key.ctrl && !key.meta && !key.escape) {
-			// Printable characters only (a paste arrives as one string).
-			const text = input.replace(/[\u0000-\u001f\u007f]/g, "");
-			if (text) dispatch({ type: "type", text });
-		}
+	// The form moves the focus itself (see login-form.ts), in the order of the
+	// keys; Ink's own Tab handling would move it a second time. Ink's focus
+	// follows the form's, a render later.
+	useEffect(() => {
+		disableFocus();
+		return enableFocus;
+	}, []);
+	useEffect(() => focus(form.field), [form.field]);
+
+	useInput((_input, key) => {
+		// ink-text-input leaves Tab and Shift+Tab alone; they are keys of the form too.
+		if (key.tab) dispatch({ type: "keys", keys: [{ type: key.shift ? "previous" : "next" }] });
+		// Ink takes the focus away on Escape; here there is nothing else to go to.
+		else if (key.escape) focus(form.field);
 	});
 
 	useEffect(() => {
@@ -69,11 +48,61 @@ export function LoginScreen({ login, onLoggedIn }: LoginScreenProps) {
 		<Box flexDirection="column" borderStyle="round" paddingX={1} width={60}>
 			<Text bold>Shop backoffice: log in as an admin</Text>
 			<Box marginY={1} flexDirection="column">
-				<TextField label="Email" value={form.email} focused={form.focus === "email"} />
-				<TextField label="Password" value={form.password} focused={form.focus === "password"} mask />
+				{FIELDS.map((field) => (
+					<LoginField
+						key={field}
+						field={field}
+						value={form[field]}
+						reset={form.resets[field]}
+						listening={form.field === field && !form.submitting}
+						dispatch={dispatch}
+					/>
+				))}
 			</Box>
-			{form.submitting ? <Text color="yellow">Logging in...</Text> : <Text dimColor>Enter: next / log in   Tab: switch field   Ctrl+C: quit</Text>}
+			{form.submitting ? <Text color="yellow">Logging in...</Text> : <Text dimColor>Enter: next/log in  Tab, Shift+Tab: move  Ctrl+C: quit</Text>}
 			{form.error ? <Text color="red">{form.error}</Text> : null}
+		</Box>
+	);
+}
+
+const LABELS: Record<Field, string> = { email: "Email", password: "Password" };
+
+interface LoginFieldProps {
+	field: Field;
+	value: string;
+	/** A new number: a new text input (login-form.ts). */
+	reset: number;
+	/** Whether its text input takes the keys: the form's field, while not logging in. */
+	listening: boolean;
+	dispatch: Dispatch<LoginFormAction>;
+}
+
+/**
+ * One labelled text input; `>` marks the one that has Ink's focus. Its text
+ * input listens as soon as the form moves to it, in the same render, rather
+ * than a render later when Ink's focus has followed: so once `>` shows, keys
+ * reach it.
+ */
+function LoginField({ field, value, reset, listening, dispatch }: LoginFieldProps) {
+	const { isFocused } = useFocus({ id: field });
+	return (
+		<Box>
+			<Box width={12}>
+				<Text bold={isFocused}>{`${isFocused ? ">" : " "} ${LABELS[field]}`}</Text>
+			</Box>
+			<TextInput
+				key={reset}
+				value={value}
+				focus={listening}
+				mask={field === "password" ? "*" : undefined}
+				// `value` is the text this input had when the keys came, even when Ink
+				// calls a handler of an earlier render.
+				onChange={(changed) => {
+					const { keys, fromEnd } = editKeys(value, changed);
+					dispatch({ type: "keys", keys, from: { field, text: changed, fromEnd } });
+				}}
+				onSubmit={() => dispatch({ type: "keys", keys: [{ type: "enter" }] })}
+			/>
 		</Box>
 	);
 }
