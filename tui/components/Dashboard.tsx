@@ -1,7 +1,7 @@
 import { Box, Text, useApp, useInput } from "ink";
 import { useEffect, useState } from "react";
 import { Events } from "../../shared/contracts.js";
-import type { Backoffice, FeedNotification, FeedStatus, AdminSession } from "../backoffice.js";
+import type { AdminSession, Backoffice, FeedNotification, FeedStatus } from "../backoffice.js";
 import { LiveFeed } from "./LiveFeed.js";
 import { OrdersTab } from "./OrdersTab.js";
 import { ProductsTab } from "./ProductsTab.js";

@@ -1,6 +1,6 @@
 import { Box, Text } from "ink";
 import { formatMoney, formatTime, table } from "../../client/format.js";
-import type { Backoffice, AdminSession } from "../backoffice.js";
+import type { AdminSession, Backoffice } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";
 import { RemoteStatus } from "./RemoteStatus.js";
 

@@ -1,7 +1,7 @@
 import { Box, Text } from "ink";
 import { formatMoney, table } from "../../client/format.js";
 import type { Product } from "../../shared/contracts.js";
-import type { Backoffice, AdminSession } from "../backoffice.js";
+import type { AdminSession, Backoffice } from "../backoffice.js";
 import { useRemote } from "../use-remote.js";
 import { RemoteStatus } from "./RemoteStatus.js";
 
