@@ -33,16 +33,18 @@ export function registerHealthProbe(service: Service, name: string, probe: Healt
 
 /** Resolves to "up" or to the reason the probe failed, never slower than `timeoutMs`. */
 export async function runProbe(probe: HealthProbe, timeoutMs = PROBE_TIMEOUT_MS): Promise<CheckState> {
+	let timer: NodeJS.Timeout | undefined;
+	const late = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+	});
 	try {
-		await Promise.race([probe(), rejectAfter(timeoutMs)]);
+		await Promise.race([probe(), late]);
 		return "up";
 	} catch (err) {
 		return `down: ${(err as Error).message}`;
+	} finally {
+		clearTimeout(timer);
 	}
-}
-
-function rejectAfter(ms: number): Promise<never> {
-	return new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref());
 }
 
 /**
