@@ -65,20 +65,20 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 			ChannelsMiddleware({
 				adapter: config.transporterUrl
 					? new ResilientAmqpAdapter({
-						amqp: {
-							url: config.transporterUrl,
-							socketOptions: { noDelay: true },
-							messageOptions: { persistent: true },
-							// Also the dead-letter queue's; the publisher declares the same.
-							queueOptions: durableQueueOptions(),
-							exchangeOptions: durableExchangeOptions(),
-						},
-						// Prefixes every name as shared/messaging/topology.ts spells it.
-						prefix: config.namespace,
-						maxInFlight: 10,
-						maxRetries: CHANNEL_MAX_RETRIES,
-						deadLettering: { enabled: true, queueName: DEAD_LETTER },
-					})
+							amqp: {
+								url: config.transporterUrl,
+								socketOptions: { noDelay: true },
+								messageOptions: { persistent: true },
+								// Also the dead-letter queue's; the publisher declares the same.
+								queueOptions: durableQueueOptions(),
+								exchangeOptions: durableExchangeOptions(),
+							},
+							// Prefixes every name as shared/messaging/topology.ts spells it.
+							prefix: config.namespace,
+							maxInFlight: 10,
+							maxRetries: CHANNEL_MAX_RETRIES,
+							deadLettering: { enabled: true, queueName: DEAD_LETTER },
+						})
 					: "Fake",
 			} as ChannelsOptions) as unknown as Middleware,
 		],

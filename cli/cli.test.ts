@@ -90,7 +90,10 @@ describe("operators' CLI", () => {
 			expect(flagged.out.split("\n")[0]).toBe(`${api}: ready`);
 
 			// The right password in the flag wins over a wrong one in ADMIN_PASSWORD.
-			const logs = await cli(["logs", "--api", api, "--password", admin.password, "--limit", "1"], { ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: "not-the-password" });
+			const logs = await cli(["logs", "--api", api, "--password", admin.password, "--limit", "1"], {
+				ADMIN_EMAIL: admin.email,
+				ADMIN_PASSWORD: "not-the-password",
+			});
 			expect(logs).toMatchObject({ code: 0, err: "" });
 		});
 
@@ -101,7 +104,9 @@ describe("operators' CLI", () => {
 
 			const notUrl = await cli(["products"], { SHOP_API_URL: "localhost:3000/api" });
 			expect(notUrl.code).toBe(1);
-			expect(notUrl.err).toMatch(/^error: option '--api <url>' value 'localhost:3000\/api' from env 'SHOP_API_URL' is invalid\. must be an http:\/\/ or https:\/\/ URL$/m);
+			expect(notUrl.err).toMatch(
+				/^error: option '--api <url>' value 'localhost:3000\/api' from env 'SHOP_API_URL' is invalid\. must be an http:\/\/ or https:\/\/ URL$/m,
+			);
 		});
 	});
 
@@ -155,7 +160,8 @@ describe("operators' CLI", () => {
 			expect(first.out).toContain(`Seeded ${DEMO_PRODUCTS.length} demo products.`);
 			const seeded = await catalog();
 			expect(seeded.items.map((p) => p.name).sort()).toEqual(DEMO_PRODUCTS.map((p) => p.name).sort());
-			for (const product of DEMO_PRODUCTS) expect(seeded.items.find((p) => p.name === product.name)).toMatchObject({ price: product.price, available: product.stock });
+			for (const product of DEMO_PRODUCTS)
+				expect(seeded.items.find((p) => p.name === product.name)).toMatchObject({ price: product.price, available: product.stock });
 
 			// Credentials from the environment this time, and the API URL too.
 			const second = await cli(["seed"], { SHOP_API_URL: api, ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: admin.password });
@@ -200,7 +206,19 @@ describe("operators' CLI", () => {
 			expect(failed.status).toBe(401);
 			// Access logs reach the database in batches: poll until this one is there.
 			const run = await waitFor(async () => {
-				const attempt = await cli(["logs", "--api", api, "--email", admin.email, "--password", admin.password, "--status", "401", "--path", "/api/auth/me"]);
+				const attempt = await cli([
+					"logs",
+					"--api",
+					api,
+					"--email",
+					admin.email,
+					"--password",
+					admin.password,
+					"--status",
+					"401",
+					"--path",
+					"/api/auth/me",
+				]);
 				return attempt.out.includes("cli-logs-probe") ? attempt : undefined;
 			}, "the 401 on /api/auth/me in the access log");
 			expect(run).toMatchObject({ code: 0, err: "" });
@@ -248,7 +266,10 @@ describe("operators' CLI", () => {
 			it("creates the admin, who can then log in; a second run says it already exists", async () => {
 				const newAdmin = { email: "second-admin@test.local", password: "second-admin-pw" };
 				// The first run also waits for the auth node to come up.
-				const first = await cli(["admin:create", "--email", newAdmin.email, "--password", newAdmin.password, "--name", "Second", "--timeout", "60"], overRabbit);
+				const first = await cli(
+					["admin:create", "--email", newAdmin.email, "--password", newAdmin.password, "--name", "Second", "--timeout", "60"],
+					overRabbit,
+				);
 				if (first.code !== 0) throw new Error(`admin:create failed: ${first.err}\n${cluster.logs()}`);
 				expect(first).toMatchObject({ code: 0, err: "" });
 				expect(first.out).toMatch(/^Created admin second-admin@test\.local \([0-9a-f-]{36}\)\.$/);
@@ -274,7 +295,7 @@ describe("operators' CLI", () => {
 			it("refuses to join without JWT_SECRET, naming it, and creates nobody", async () => {
 				const run = await cli(["admin:create", "--email", "no-secret@test.local", "--password", "long-enough-1"], { ...overRabbit, JWT_SECRET: "" });
 				expect(run.code).toBe(1);
-				expect(run.err).toMatch(/^error: INVALID_CONFIG: .*\n  - JWT_SECRET must be set when TRANSPORTER is set/);
+				expect(run.err).toMatch(/^error: INVALID_CONFIG: .*\n {2}- JWT_SECRET must be set when TRANSPORTER is set/);
 				await expect(new ApiClient(api).login("no-secret@test.local", "long-enough-1")).rejects.toMatchObject({ code: "INVALID_CREDENTIALS" });
 			});
 

@@ -45,7 +45,8 @@ function describeError(err: unknown): string {
 	if (err instanceof CliError) return `${err.code}: ${err.message}`;
 	if (err instanceof ConfigError) return `INVALID_CONFIG: ${err.message}`;
 	if (err instanceof Errors.MoleculerError) {
-		const fields = err.name === "ValidationError" && Array.isArray(err.data) ? ` (${(err.data as { message: string }[]).map((d) => d.message).join("; ")})` : "";
+		const fields =
+			err.name === "ValidationError" && Array.isArray(err.data) ? ` (${(err.data as { message: string }[]).map((d) => d.message).join("; ")})` : "";
 		return `${err.type || err.name}: ${err.message}${fields}`;
 	}
 	return `UNEXPECTED: ${(err as Error)?.message ?? String(err)}`;

@@ -135,7 +135,8 @@ export class ApiClient {
 			body = undefined;
 		}
 		if (response.ok || options.accept?.includes(response.status)) {
-			if (body === undefined && text) throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${response.status} with a body that is not JSON`, response.status);
+			if (body === undefined && text)
+				throw new ApiError("BAD_RESPONSE", `${method} ${url.pathname} answered ${response.status} with a body that is not JSON`, response.status);
 			return body as T;
 		}
 		// Parsed field by field: a proxy in front of the API may answer with any body.
@@ -144,6 +145,11 @@ export class ApiClient {
 		if (error && typeof error.code === "string") {
 			throw new ApiError(error.code, typeof error.message === "string" ? error.message : response.statusText, response.status, requestId);
 		}
-		throw new ApiError(`HTTP_${response.status}`, `${method} ${url.pathname} failed with ${response.status} ${response.statusText}`, response.status, requestId);
+		throw new ApiError(
+			`HTTP_${response.status}`,
+			`${method} ${url.pathname} failed with ${response.status} ${response.statusText}`,
+			response.status,
+			requestId,
+		);
 	}
 }

@@ -66,7 +66,11 @@ describe("api gateway", () => {
 		expect(malformed.status).toBe(400);
 		expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe("MALFORMED_JSON");
 
-		const invalid = await fetch(`${base}/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "x" }) });
+		const invalid = await fetch(`${base}/auth/register`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ email: "x" }),
+		});
 		expect(invalid.status).toBe(422);
 		const invalidBody = (await invalid.json()) as { error: { code: string; details: { field: string }[] } };
 		expect(invalidBody.error.code).toBe("VALIDATION_ERROR");
@@ -123,9 +127,18 @@ describe("api gateway", () => {
 
 	it("answers 415 UNSUPPORTED_MEDIA_TYPE to a body that is not JSON; bodyless requests are unaffected", async () => {
 		const credentials = JSON.stringify({ email: "media@example.com", password: "a long password", name: "Media" });
-		for (const headers of [{}, { "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }, { "content-type": "application/jsonp" }] as Record<string, string>[]) {
+		for (const headers of [
+			{},
+			{ "content-type": "text/plain" },
+			{ "content-type": "application/x-www-form-urlencoded" },
+			{ "content-type": "application/jsonp" },
+		] as Record<string, string>[]) {
 			const response = await fetch(`${base}/auth/register`, { method: "POST", headers, body: credentials });
-			expect({ headers, status: response.status, code: (await errorOf(response)).code }).toEqual({ headers, status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
+			expect({ headers, status: response.status, code: (await errorOf(response)).code }).toEqual({
+				headers,
+				status: 415,
+				code: "UNSUPPORTED_MEDIA_TYPE",
+			});
 		}
 		// Refused before anything ran: the account does not exist.
 		const login = await fetch(`${base}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: credentials });
@@ -135,7 +148,11 @@ describe("api gateway", () => {
 		expect({ status: latin.status, code: (await errorOf(latin)).code }).toEqual({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
 
 		expect((await fetch(`${base}/products`, { headers: { "content-type": "text/plain" } })).status).toBe(200);
-		const charset = await fetch(`${base}/auth/register`, { method: "POST", headers: { "content-type": "Application/JSON; charset=utf-8" }, body: credentials });
+		const charset = await fetch(`${base}/auth/register`, {
+			method: "POST",
+			headers: { "content-type": "Application/JSON; charset=utf-8" },
+			body: credentials,
+		});
 		expect(charset.status).toBe(201);
 	});
 
@@ -147,7 +164,9 @@ describe("api gateway", () => {
 		});
 		expect(registered.status).toBe(201);
 		expect(registered.headers.get("location")).toBe("/api/auth/me");
-		const me = await fetch(new URL(registered.headers.get("location")!, base), { headers: { authorization: `Bearer ${((await registered.json()) as AuthTokens).accessToken}` } });
+		const me = await fetch(new URL(registered.headers.get("location")!, base), {
+			headers: { authorization: `Bearer ${((await registered.json()) as AuthTokens).accessToken}` },
+		});
 		expect(((await me.json()) as { email: string }).email).toBe("located@example.com");
 
 		const created = await fetch(`${base}/products`, {
@@ -175,7 +194,13 @@ describe("api gateway", () => {
 			expect({ path, status: response.status, body: await response.json() }).toEqual({
 				path,
 				status: 503,
-				body: { error: { code: "SERVICE_UNAVAILABLE", message: "A service needed for this request is unavailable; try again shortly", requestId: "req-503" } },
+				body: {
+					error: {
+						code: "SERVICE_UNAVAILABLE",
+						message: "A service needed for this request is unavailable; try again shortly",
+						requestId: "req-503",
+					},
+				},
 			});
 		}
 	});
@@ -286,13 +311,16 @@ describe("api gateway in front of orders and payments", () => {
 		});
 		return { status: response.status, headers: response.headers, body: (await response.json()) as T & ErrorBody };
 	};
-	const product = async (name: string, stock: number) => (await call<Product>("POST", "/products", { name, price: 100, stock }, { authorization: `Bearer ${await tokenFor(testUsers.admin)}` })).body;
+	const product = async (name: string, stock: number) =>
+		(await call<Product>("POST", "/products", { name, price: 100, stock }, { authorization: `Bearer ${await tokenFor(testUsers.admin)}` })).body;
 	const available = async (productId: string) => (await call<Product>("GET", `/products/${productId}`)).body.available;
 	const orderRows = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM orders.orders`, { type: QueryTypes.SELECT }))[0].n);
 
 	it("places an order with a Location, its lines in the order they were sent", async () => {
 		// Sent in descending product id order, the opposite of how stock is locked.
-		const [first, second, third] = [await product("Tea A", 10), await product("Tea B", 10), await product("Tea C", 10)].sort((a, b) => b.id.localeCompare(a.id));
+		const [first, second, third] = [await product("Tea A", 10), await product("Tea B", 10), await product("Tea C", 10)].sort((a, b) =>
+			b.id.localeCompare(a.id),
+		);
 		const placed = await call<Order>("POST", "/orders", {
 			items: [
 				{ productId: first.id, quantity: 1 },
@@ -334,15 +362,28 @@ describe("api gateway in front of orders and payments", () => {
 
 		const provider = await call("POST", "/orders", { items: [{ productId: item.id, quantity: 1 }], payment: { provider: "paypal", token: "tok_visa" } });
 		expect(provider.status).toBe(422);
-		expect(provider.body.error.details).toEqual([expect.objectContaining({ field: "payment.provider", message: "The 'payment.provider' field must be one of simulated; got 'paypal'." })]);
+		expect(provider.body.error.details).toEqual([
+			expect.objectContaining({ field: "payment.provider", message: "The 'payment.provider' field must be one of simulated; got 'paypal'." }),
+		]);
 	});
 
 	it("lists payments as a page, like every other list", async () => {
 		const item = await product("Paged payment", 5);
 		const placed = await call<Order>("POST", "/orders", { items: [{ productId: item.id, quantity: 1 }] });
-		await waitFor(async () => (await call<PaymentPage>("GET", `/payments?orderId=${placed.body.id}`)).body.items[0]?.status === "succeeded", "the payment to succeed", 10_000, 25);
+		await waitFor(
+			async () => (await call<PaymentPage>("GET", `/payments?orderId=${placed.body.id}`)).body.items[0]?.status === "succeeded",
+			"the payment to succeed",
+			10_000,
+			25,
+		);
 		const page = await call<PaymentPage>("GET", `/payments?orderId=${placed.body.id}`);
-		expect(page.body).toEqual({ items: [expect.objectContaining({ orderId: placed.body.id, status: "succeeded" })], page: 1, pageSize: 20, total: 1, totalPages: 1 });
+		expect(page.body).toEqual({
+			items: [expect.objectContaining({ orderId: placed.body.id, status: "succeeded" })],
+			page: 1,
+			pageSize: 20,
+			total: 1,
+			totalPages: 1,
+		});
 		const all = await call<PaymentPage>("GET", "/payments?pageSize=1");
 		expect(all.body).toMatchObject({ page: 1, pageSize: 1, total: expect.any(Number) });
 		expect(all.body.items).toHaveLength(1);

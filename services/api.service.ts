@@ -157,7 +157,14 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 					}
 					ctx.meta.idempotencyKey = key;
 				},
-				onAfterCall(this: ApiThis, ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage & { $action?: { name: string } }, _res: ServerResponse, data: unknown) {
+				onAfterCall(
+					this: ApiThis,
+					ctx: Context<unknown, RequestMeta>,
+					_route: unknown,
+					req: IncomingMessage & { $action?: { name: string } },
+					_res: ServerResponse,
+					data: unknown,
+				) {
 					const location = CREATED_LOCATIONS[req.$action?.name ?? ""];
 					if (ctx.meta.$statusCode === 201 && location) ctx.meta.$location = `${this.settings.path}${location(data as { id?: string })}`;
 					return data;
@@ -209,7 +216,12 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		// The action's own `permissions`, checked before the call: the action's
 		// node checks them again (PermissionsMiddleware), but only after
 		// Moleculer's validator and cacher have run.
-		async authorize(this: ApiThis, ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage & { $action?: { permissions?: Permission[] } }) {
+		async authorize(
+			this: ApiThis,
+			ctx: Context<unknown, RequestMeta>,
+			_route: unknown,
+			req: IncomingMessage & { $action?: { permissions?: Permission[] } },
+		) {
 			const refused = permissionError(req.$action?.permissions, ctx.meta.user);
 			if (refused) throw refused;
 		},
@@ -238,7 +250,8 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				};
 				// Before any logs node has joined, the entry is dropped here, quietly:
 				// calling an unknown action makes Moleculer warn on every request.
-				if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("logs")) return this.logger.debug("Access log not recorded: no logs node yet");
+				if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("logs"))
+					return this.logger.debug("Access log not recorded: no logs node yet");
 				this.broker.call("logs.record", entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
 			});
 		},

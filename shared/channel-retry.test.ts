@@ -7,7 +7,10 @@ import { waitFor } from "../test/support/wait-for.js";
 import { backoffDelay, CHANNEL_BACKOFF, CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER, redeliveryCount, withBackoff } from "./channel-retry.js";
 import { channelExchange, channelQueue, deadLetterQueue, durableQueueOptions } from "./messaging/topology.js";
 
-const amqpMessage = (count?: number) => ({ content: Buffer.from("{}"), properties: { headers: count === undefined ? {} : { [REDELIVERED_COUNT_HEADER]: count } } });
+const amqpMessage = (count?: number) => ({
+	content: Buffer.from("{}"),
+	properties: { headers: count === undefined ? {} : { [REDELIVERED_COUNT_HEADER]: count } },
+});
 
 describe("withBackoff", () => {
 	it("waits min(base * 2^(n-1), max) before redelivery n, nothing before a first delivery", () => {
@@ -156,7 +159,9 @@ describe("withBackoff on the channels adapter over RabbitMQ", () => {
 	it("consumes from quorum queues, the dead-letter queue too", async () => {
 		for (const queue of [channelQueue(env.namespace, channel, group), deadLetterQueue(env.namespace)]) {
 			await expect(onChannel((ch) => ch.assertQueue(queue, durableQueueOptions()))).resolves.toMatchObject({ queue });
-			await expect(onChannel((ch) => ch.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "classic" } }))).rejects.toThrow(/PRECONDITION_FAILED/);
+			await expect(onChannel((ch) => ch.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "classic" } }))).rejects.toThrow(
+				/PRECONDITION_FAILED/,
+			);
 		}
 	});
 });

@@ -57,7 +57,10 @@ type BrokerHolder = { broker?: { stopping?: boolean } };
  * channel's `maxInFlight` slots); if the broker starts stopping meanwhile, the
  * wait ends and the handler runs, so a shutdown is not held up by a backoff.
  */
-export function withBackoff<This, Message>(handler: Handler<This, Message>, options: BackoffOptions = CHANNEL_BACKOFF): (this: This, message: Message, raw?: unknown) => Promise<void> {
+export function withBackoff<This, Message>(
+	handler: Handler<This, Message>,
+	options: BackoffOptions = CHANNEL_BACKOFF,
+): (this: This, message: Message, raw?: unknown) => Promise<void> {
 	return async function (this: This, message: Message, raw?: unknown): Promise<void> {
 		const delay = backoffDelay(redeliveryCount(raw), options);
 		if (delay > 0) await (options.sleep ?? ((ms: number) => sleepUnlessStopping(ms, this as BrokerHolder)))(delay);

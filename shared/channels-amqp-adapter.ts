@@ -123,7 +123,10 @@ export class ResilientAmqpAdapter extends AmqpAdapter {
 		if (chan.maxRetries > 0 && redeliveries < chan.maxRetries) {
 			const queue = `${chan.group}.${chan.name}`;
 			this.onChannel(() => {
-				channel.publish("", queue, msg.content, { ...msg.properties, headers: { ...msg.properties.headers, [REDELIVERED_COUNT_HEADER]: redeliveries } });
+				channel.publish("", queue, msg.content, {
+					...msg.properties,
+					headers: { ...msg.properties.headers, [REDELIVERED_COUNT_HEADER]: redeliveries },
+				});
 				channel.ack(msg);
 			});
 		} else if (deadLettering?.enabled) {

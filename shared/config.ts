@@ -102,7 +102,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const servicesRaw = read("SERVICES");
 	let services: ServiceName[] = [...ALL_SERVICES];
 	if (servicesRaw) {
-		const names = servicesRaw.split(",").map((s) => s.trim()).filter(Boolean);
+		const names = servicesRaw
+			.split(",")
+			.map((s) => s.trim())
+			.filter(Boolean);
 		const unknown = names.filter((n) => !(ALL_SERVICES as readonly string[]).includes(n));
 		if (unknown.length) problems.push(`SERVICES names unknown services: ${unknown.join(", ")} (known: ${ALL_SERVICES.join(", ")})`);
 		services = names.filter((n): n is ServiceName => (ALL_SERVICES as readonly string[]).includes(n));
@@ -118,7 +121,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	// must not depend on a process's lifetime: both need JWT_SECRET set.
 	const jwtSecretRaw = read("JWT_SECRET");
 	const secretRequiredBy =
-		nodeEnv === "production" ? "in production" : read("TRANSPORTER") !== undefined ? "when TRANSPORTER is set (every node of the cluster must share it)" : undefined;
+		nodeEnv === "production"
+			? "in production"
+			: read("TRANSPORTER") !== undefined
+				? "when TRANSPORTER is set (every node of the cluster must share it)"
+				: undefined;
 	if (jwtSecretRaw === undefined && secretRequiredBy) {
 		problems.push(`JWT_SECRET must be set ${secretRequiredBy}, at least ${MIN_JWT_SECRET_LENGTH} characters`);
 	} else if (jwtSecretRaw !== undefined && jwtSecretRaw.length < MIN_JWT_SECRET_LENGTH) {

@@ -48,7 +48,9 @@ describe("configuration", () => {
 	});
 
 	it("refuses to start in production without a secret of 32+ characters, or without real servers", () => {
-		expect(problemsOf({ ...productionEnv, JWT_SECRET: "" })).toEqual([expect.stringMatching(/^JWT_SECRET must be set in production, at least 32 characters$/)]);
+		expect(problemsOf({ ...productionEnv, JWT_SECRET: "" })).toEqual([
+			expect.stringMatching(/^JWT_SECRET must be set in production, at least 32 characters$/),
+		]);
 		expect(problemsOf({ ...productionEnv, JWT_SECRET: "short" })).toEqual([expect.stringMatching(/^JWT_SECRET must be at least 32 characters, got 5$/)]);
 		expect(problemsOf({ ...productionEnv, MONGO_URL: "" })).toEqual([expect.stringMatching(/MONGO_URL must be set in production/)]);
 	});
@@ -63,8 +65,12 @@ describe("configuration", () => {
 
 		it("is required on any node that joins a cluster (TRANSPORTER set), whatever NODE_ENV", () => {
 			for (const NODE_ENV of ["development", "test"]) {
-				expect(problemsOf({ ...clusterNode, NODE_ENV })).toEqual([expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set .*at least 32 characters$/)]);
-				expect(problemsOf({ ...clusterNode, NODE_ENV, JWT_SECRET: "   " })).toEqual([expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set/)]);
+				expect(problemsOf({ ...clusterNode, NODE_ENV })).toEqual([
+					expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set .*at least 32 characters$/),
+				]);
+				expect(problemsOf({ ...clusterNode, NODE_ENV, JWT_SECRET: "   " })).toEqual([
+					expect.stringMatching(/^JWT_SECRET must be set when TRANSPORTER is set/),
+				]);
 				expect(problemsOf({ ...clusterNode, NODE_ENV, JWT_SECRET: "x".repeat(31) })).toEqual(["JWT_SECRET must be at least 32 characters, got 31"]);
 			}
 			expect(loadConfig({ ...clusterNode, JWT_SECRET: "s".repeat(32) }).jwtSecret).toBe("s".repeat(32));
@@ -88,7 +94,8 @@ describe("configuration", () => {
 			const { fileURLToPath } = await import("node:url");
 			const configModule = fileURLToPath(new URL("./config.ts", import.meta.url));
 			const script = `import(${JSON.stringify(configModule)}).then((m) => process.stdout.write(m.loadConfig({}).jwtSecret))`;
-			const run = () => execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { PATH: process.env.PATH }, encoding: "utf8" });
+			const run = () =>
+				execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { PATH: process.env.PATH }, encoding: "utf8" });
 			const [a, b] = [run(), run()];
 			expect(a.length).toBeGreaterThanOrEqual(32);
 			expect(a).not.toBe(b);

@@ -21,7 +21,13 @@ describe("unreachableDependency", () => {
 	});
 
 	it("names MongoDB for the driver's and mongoose's connection errors, Redis for ioredis giving up", () => {
-		for (const name of ["MongoServerSelectionError", "MongooseServerSelectionError", "MongoNetworkError", "MongoNotConnectedError", "MongoTopologyClosedError"]) {
+		for (const name of [
+			"MongoServerSelectionError",
+			"MongooseServerSelectionError",
+			"MongoNetworkError",
+			"MongoNotConnectedError",
+			"MongoTopologyClosedError",
+		]) {
 			expect(unreachableDependency(named(name))).toBe("MongoDB");
 		}
 		expect(unreachableDependency(named("MongoServerError", "E11000 duplicate key"))).toBeNull();

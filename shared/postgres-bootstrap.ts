@@ -16,7 +16,8 @@ export async function preparePostgres(url: string, waitMs: number): Promise<void
 		} catch (err) {
 			const code = (err as { code?: string }).code;
 			if (code === "3D000") return createDatabase(url);
-			if (!notAnsweringYet(err)) throw new StartupError(`PostgreSQL at ${redactUrl(url)} refused the connection (${(err as Error).message}); fix DATABASE_URL`);
+			if (!notAnsweringYet(err))
+				throw new StartupError(`PostgreSQL at ${redactUrl(url)} refused the connection (${(err as Error).message}); fix DATABASE_URL`);
 			if (Date.now() >= deadline) {
 				throw new StartupError(
 					`PostgreSQL at ${redactUrl(url)} did not answer within ${Math.round(waitMs / 1000)} s (${(err as Error).message}); start it, or fix DATABASE_URL`,
@@ -30,7 +31,10 @@ export async function preparePostgres(url: string, waitMs: number): Promise<void
 /** Refused, unresolvable, timed out or still starting up: worth waiting for. */
 function notAnsweringYet(err: unknown): boolean {
 	const { code, message } = err as { code?: string; message?: string };
-	return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", "57P03"].includes(code ?? "") || /timeout|terminated/i.test(message ?? "");
+	return (
+		["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", "57P03"].includes(code ?? "") ||
+		/timeout|terminated/i.test(message ?? "")
+	);
 }
 
 async function connectOnce(url: string): Promise<void> {

@@ -67,7 +67,11 @@ export class ResilientRedisCacher extends Cachers.Redis<Redis> {
 	}
 
 	private missed(err: Error): null {
-		if (!this.outage) (this as unknown as { logger: { warn(...a: unknown[]): void } }).logger.warn("Redis cacher unavailable; serving without the cache until it is back:", err.message);
+		if (!this.outage)
+			(this as unknown as { logger: { warn(...a: unknown[]): void } }).logger.warn(
+				"Redis cacher unavailable; serving without the cache until it is back:",
+				err.message,
+			);
 		this.outage = true;
 		return null;
 	}

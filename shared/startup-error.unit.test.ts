@@ -18,8 +18,22 @@ describe("redactUrl", () => {
 
 describe("redisConnectionOptions", () => {
 	it("reads host, port, credentials, database and TLS from a redis:// or rediss:// URL", () => {
-		expect(redisConnectionOptions("redis://127.0.0.1:6380")).toEqual({ host: "127.0.0.1", port: 6380, username: undefined, password: undefined, db: 0, tls: undefined });
-		expect(redisConnectionOptions("rediss://user:p%40ss@cache.example:6390/3")).toEqual({ host: "cache.example", port: 6390, username: "user", password: "p@ss", db: 3, tls: {} });
+		expect(redisConnectionOptions("redis://127.0.0.1:6380")).toEqual({
+			host: "127.0.0.1",
+			port: 6380,
+			username: undefined,
+			password: undefined,
+			db: 0,
+			tls: undefined,
+		});
+		expect(redisConnectionOptions("rediss://user:p%40ss@cache.example:6390/3")).toEqual({
+			host: "cache.example",
+			port: 6390,
+			username: "user",
+			password: "p@ss",
+			db: 3,
+			tls: {},
+		});
 		expect(redisConnectionOptions("redis://cache").port).toBe(6379);
 	});
 });

@@ -42,7 +42,14 @@ describe("admin backoffice", () => {
 		const asAdmin = new ApiClient(apiUrl);
 		await asAdmin.login(admin.email, admin.password);
 		// The last unit: ordering it makes the product unavailable.
-		kettle = await asAdmin.createProduct({ name: "Copper kettle", description: "Last one.", category: "equipment", price: 7900, currency: "EUR", stock: 1 });
+		kettle = await asAdmin.createProduct({
+			name: "Copper kettle",
+			description: "Last one.",
+			category: "equipment",
+			price: 7900,
+			currency: "EUR",
+			stock: 1,
+		});
 		await asAdmin.createProduct({ name: "Tea towel", description: "Linen.", category: "kitchen", price: 900, currency: "EUR", stock: 50 });
 	});
 
@@ -54,7 +61,12 @@ describe("admin backoffice", () => {
 
 	const frame = (ui: Ui) => ui.lastFrame() ?? "";
 	const see = (ui: Ui, text: string | RegExp, what = String(text)) =>
-		waitFor(() => (typeof text === "string" ? frame(ui).includes(text) : text.test(frame(ui))), `the screen to show ${what}; it shows:\n${frame(ui)}`, 10_000, 20);
+		waitFor(
+			() => (typeof text === "string" ? frame(ui).includes(text) : text.test(frame(ui))),
+			`the screen to show ${what}; it shows:\n${frame(ui)}`,
+			10_000,
+			20,
+		);
 
 	function open(): Ui {
 		const ui = render(<App backoffice={backoffice} />);
@@ -206,7 +218,13 @@ describe("admin backoffice", () => {
 		await see(ui, "Waiting for notifications...");
 
 		// A fact announced on the broker reaches the feed.
-		const announced: OrderStatusEvent = { orderId: randomUUID(), userId: testUsers.alice.id, status: "cancelled", previousStatus: "pending_payment", at: new Date().toISOString() };
+		const announced: OrderStatusEvent = {
+			orderId: randomUUID(),
+			userId: testUsers.alice.id,
+			status: "cancelled",
+			previousStatus: "pending_payment",
+			at: new Date().toISOString(),
+		};
 		await broker.emit(Events.orderStatus, announced);
 		await see(ui, `order ${announced.orderId.slice(0, 8)}: pending_payment -> cancelled`);
 

@@ -12,7 +12,12 @@ export function useRemote<T>(load: () => Promise<T>, deps: readonly unknown[]): 
 		load().then(
 			(data) => current && setRemote({ state: "loaded", data }),
 			(err: unknown) =>
-				current && setRemote((previous) => ({ state: "failed", error: err instanceof ApiError ? err.describe() : String((err as Error)?.message ?? err), data: previous.data })),
+				current &&
+				setRemote((previous) => ({
+					state: "failed",
+					error: err instanceof ApiError ? err.describe() : String((err as Error)?.message ?? err),
+					data: previous.data,
+				})),
 		);
 		return () => {
 			current = false;

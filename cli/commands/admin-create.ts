@@ -32,7 +32,10 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 			const { email, password } = opts;
 			const config = loadConfig(process.env);
 			if (!config.transporterUrl) {
-				throw new CliError("NO_TRANSPORTER", "admin:create joins the cluster as a Moleculer node: set TRANSPORTER to the cluster's RabbitMQ URL (amqp://...)");
+				throw new CliError(
+					"NO_TRANSPORTER",
+					"admin:create joins the cluster as a Moleculer node: set TRANSPORTER to the cluster's RabbitMQ URL (amqp://...)",
+				);
 			}
 			const broker = new ServiceBroker({
 				...createBrokerOptions(config),
@@ -60,7 +63,8 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 					.call<{ created: boolean; user: PublicUser }, typeof params>("auth.ensureAdmin", params)
 					.catch((err: { type?: string }) => {
 						// auth refuses to turn a shopper's account into an admin.
-						if (err.type === "EMAIL_TAKEN") throw new CliError("NOT_AN_ADMIN", `${email} already has an account with the role customer; it was not made an admin`);
+						if (err.type === "EMAIL_TAKEN")
+							throw new CliError("NOT_AN_ADMIN", `${email} already has an account with the role customer; it was not made an admin`);
 						throw err;
 					});
 				io.out(created ? `Created admin ${user.email} (${user.id}).` : `The admin ${user.email} already exists; nothing changed.`);

@@ -27,10 +27,10 @@ describe("auth service", () => {
 	const register = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>("auth.register", params);
 	const login = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>("auth.login", params);
 	const countUsers = async (email?: string) => {
-		const [{ count }] = await db.query<{ count: string }>(
-			`SELECT count(*) FROM auth.users ${email ? "WHERE lower(email) = lower(:email)" : ""}`,
-			{ replacements: { email: email ?? null }, type: QueryTypes.SELECT },
-		);
+		const [{ count }] = await db.query<{ count: string }>(`SELECT count(*) FROM auth.users ${email ? "WHERE lower(email) = lower(:email)" : ""}`, {
+			replacements: { email: email ?? null },
+			type: QueryTypes.SELECT,
+		});
 		return Number(count);
 	};
 	const storedHash = async (email: string) => {
@@ -91,7 +91,8 @@ describe("auth service", () => {
 			register({ email: "RACE@example.com", password: "password-c", name: "C" }),
 		]);
 		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected")) expect(r.reason).toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
+		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected"))
+			expect(r.reason).toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
 		expect(await countUsers("race@example.com")).toBe(1);
 	});
 
@@ -137,7 +138,8 @@ describe("auth service", () => {
 			broker.call("auth.refresh", { refreshToken }),
 		]);
 		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected")) expect(r.reason).toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
+		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected"))
+			expect(r.reason).toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
 	});
 
 	it("logout revokes the refresh token", async () => {
@@ -157,9 +159,15 @@ describe("auth service", () => {
 	});
 
 	it("ensureAdmin creates an admin once and is idempotent", async () => {
-		const first = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", { email: "Boss@Example.com", password: "admin-password" });
+		const first = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", {
+			email: "Boss@Example.com",
+			password: "admin-password",
+		});
 		expect(first).toEqual({ created: true, user: expect.objectContaining({ email: "boss@example.com", name: "Administrator", role: "admin" }) });
-		const second = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", { email: "boss@example.com", password: "other-password" });
+		const second = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", {
+			email: "boss@example.com",
+			password: "other-password",
+		});
 		expect(second).toEqual({ created: false, user: first.user });
 		expect(await countUsers("boss@example.com")).toBe(1);
 		// The admin logs in with the first password; the second call changed nothing.
@@ -171,7 +179,10 @@ describe("auth service", () => {
 
 	it("ensureAdmin refuses an email that belongs to a customer, and leaves the customer as it was", async () => {
 		await broker.call("auth.register", { email: "shopper-first@example.com", password: "shopper-password", name: "Shopper" });
-		await expect(broker.call("auth.ensureAdmin", { email: "shopper-first@example.com", password: "admin-password" })).rejects.toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
+		await expect(broker.call("auth.ensureAdmin", { email: "shopper-first@example.com", password: "admin-password" })).rejects.toMatchObject({
+			code: 409,
+			type: "EMAIL_TAKEN",
+		});
 		const session = await login({ email: "shopper-first@example.com", password: "shopper-password" });
 		expect(session.user.role).toBe("customer");
 	});
@@ -196,7 +207,10 @@ describe("auth service", () => {
 		for (const params of bad) await expect(register(params)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		await expect(login({ email: "not-an-email", password: "password-1" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		await expect(broker.call("auth.refresh", {})).rejects.toMatchObject({ name: "ValidationError", code: 422 });
-		await expect(broker.call("auth.ensureAdmin", { email: "admin2@example.com", password: "short" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+		await expect(broker.call("auth.ensureAdmin", { email: "admin2@example.com", password: "short" })).rejects.toMatchObject({
+			name: "ValidationError",
+			code: 422,
+		});
 		expect(await countUsers()).toBe(users);
 	});
 });

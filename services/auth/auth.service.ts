@@ -121,7 +121,11 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 				tokenHash: hashToken(refreshToken),
 				expiresAt: new Date(Date.now() + this.config.refreshTokenTtlSeconds * 1000),
 			});
-			const accessToken = await signAccessToken({ id: user.id, email: user.email, role: user.role }, this.config.jwtSecret, this.config.accessTokenTtlSeconds);
+			const accessToken = await signAccessToken(
+				{ id: user.id, email: user.email, role: user.role },
+				this.config.jwtSecret,
+				this.config.accessTokenTtlSeconds,
+			);
 			return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtlSeconds, user: toPublicUser(user) };
 		},
 	},

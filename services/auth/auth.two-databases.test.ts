@@ -54,9 +54,13 @@ describe("two auth services in one process", () => {
 
 		// Each reads its own: its own password, its own user, its own sessions.
 		await expect(one.broker.call("auth.login", { email: "same@example.com", password: "password-one" })).resolves.toMatchObject({ user: { name: "One" } });
-		await expect(one.broker.call("auth.login", { email: "same@example.com", password: "password-two" })).rejects.toMatchObject({ type: "INVALID_CREDENTIALS" });
+		await expect(one.broker.call("auth.login", { email: "same@example.com", password: "password-two" })).rejects.toMatchObject({
+			type: "INVALID_CREDENTIALS",
+		});
 		await expect(two.broker.call("auth.login", { email: "same@example.com", password: "password-two" })).resolves.toMatchObject({ user: { name: "Two" } });
-		await expect(one.broker.call("auth.login", { email: "only-two@example.com", password: "password-two" })).rejects.toMatchObject({ type: "INVALID_CREDENTIALS" });
+		await expect(one.broker.call("auth.login", { email: "only-two@example.com", password: "password-two" })).rejects.toMatchObject({
+			type: "INVALID_CREDENTIALS",
+		});
 		const me = (broker: ServiceBroker, tokens: AuthTokens) =>
 			broker.call<PublicUser, object>("auth.me", {}, { meta: { user: { id: tokens.user.id, email: tokens.user.email, role: tokens.user.role } } });
 		await expect(me(one.broker, first)).resolves.toEqual(first.user);
@@ -70,7 +74,9 @@ describe("two auth services in one process", () => {
 		await two.broker.call("auth.logout", { refreshToken: second.refreshToken });
 		await expect(two.broker.call("auth.refresh", { refreshToken: second.refreshToken })).rejects.toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
 		const revoked = (db: Sequelize) =>
-			db.query<{ count: string }>(`SELECT count(*) FROM auth.sessions WHERE revoked_at IS NOT NULL`, { type: QueryTypes.SELECT }).then(([row]) => Number(row.count));
+			db
+				.query<{ count: string }>(`SELECT count(*) FROM auth.sessions WHERE revoked_at IS NOT NULL`, { type: QueryTypes.SELECT })
+				.then(([row]) => Number(row.count));
 		expect(await revoked(one.db)).toBe(1);
 		expect(await revoked(two.db)).toBe(1);
 		expect(await sessions(one.db)).toBe(3);

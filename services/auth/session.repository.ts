@@ -37,7 +37,15 @@ export class SessionRepository {
 			`SELECT * FROM auth.sessions WHERE token_hash = :tokenHash AND revoked_at IS NULL AND expires_at > :now LIMIT 1`,
 			{ replacements: { tokenHash, now: new Date() }, type: QueryTypes.SELECT, transaction },
 		);
-		return row ? { id: row.id, userId: row.user_id, tokenHash: row.token_hash, expiresAt: new Date(row.expires_at), revokedAt: row.revoked_at && new Date(row.revoked_at) } : null;
+		return row
+			? {
+					id: row.id,
+					userId: row.user_id,
+					tokenHash: row.token_hash,
+					expiresAt: new Date(row.expires_at),
+					revokedAt: row.revoked_at && new Date(row.revoked_at),
+				}
+			: null;
 	}
 
 	/** Revokes the session unless it already was; false when it was (one use per refresh token, even when refreshes race). */

@@ -57,7 +57,11 @@ export class UserRepository {
 	}
 
 	async findById(id: string, transaction?: Transaction): Promise<StoredUser | null> {
-		const [row] = await this.sequelize.query<UserRow>(`SELECT * FROM auth.users WHERE id = :id`, { replacements: { id }, type: QueryTypes.SELECT, transaction });
+		const [row] = await this.sequelize.query<UserRow>(`SELECT * FROM auth.users WHERE id = :id`, {
+			replacements: { id },
+			type: QueryTypes.SELECT,
+			transaction,
+		});
 		return row ? toUser(row) : null;
 	}
 

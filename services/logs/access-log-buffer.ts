@@ -61,12 +61,17 @@ export class RedisStreamBuffer implements AccessLogBuffer {
 
 	private async readGroup(max: number): Promise<BufferedBatch> {
 		await this.ensureGroup();
-		const claimed = (await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.claimIdleMs, "0-0", "COUNT", max)) as [string, [string, string[]][]];
+		const claimed = (await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.claimIdleMs, "0-0", "COUNT", max)) as [
+			string,
+			[string, string[]][],
+		];
 		// Our own entries read before and never acknowledged (an earlier flush failed).
-		const own = (await this.redis.xreadgroup("GROUP", this.group, this.consumer, "COUNT", max, "STREAMS", this.stream, "0")) as [string, [string, string[]][]][] | null;
+		const own = (await this.redis.xreadgroup("GROUP", this.group, this.consumer, "COUNT", max, "STREAMS", this.stream, "0")) as
+			[string, [string, string[]][]][] | null;
 		let records = [...claimed[1], ...(own?.[0]?.[1] ?? [])];
 		if (records.length < max) {
-			const fresh = (await this.redis.xreadgroup("GROUP", this.group, this.consumer, "COUNT", max - records.length, "STREAMS", this.stream, ">")) as [string, [string, string[]][]][] | null;
+			const fresh = (await this.redis.xreadgroup("GROUP", this.group, this.consumer, "COUNT", max - records.length, "STREAMS", this.stream, ">")) as
+				[string, [string, string[]][]][] | null;
 			records = [...records, ...(fresh?.[0]?.[1] ?? [])];
 		}
 		const unique = new Map(records.filter(([, fields]) => fields).map(([id, fields]) => [id, fields]));
@@ -78,7 +83,11 @@ export class RedisStreamBuffer implements AccessLogBuffer {
 
 	async ack(ids: string[]): Promise<void> {
 		if (!ids.length) return;
-		await this.redis.multi().xack(this.stream, this.group, ...ids).xdel(this.stream, ...ids).exec();
+		await this.redis
+			.multi()
+			.xack(this.stream, this.group, ...ids)
+			.xdel(this.stream, ...ids)
+			.exec();
 	}
 
 	async ping(): Promise<void> {

@@ -21,9 +21,13 @@ describe("logs service", () => {
 		env = await createTestEnvironment();
 		// The timer is pushed out of the way so that each test decides when a flush
 		// happens; entries a dead flusher left are claimed back after 100 ms, not 30 s.
-		broker = await startBroker(env, [{ name: "logs", mixins: [LogsService], settings: { claimIdleMs: 100 } } as ServiceSchema<ServiceSettingSchema, never>], {
-			LOGS_FLUSH_INTERVAL_MS: "3600000",
-		});
+		broker = await startBroker(
+			env,
+			[{ name: "logs", mixins: [LogsService], settings: { claimIdleMs: 100 } } as ServiceSchema<ServiceSettingSchema, never>],
+			{
+				LOGS_FLUSH_INTERVAL_MS: "3600000",
+			},
+		);
 		db = new Sequelize(env.databaseUrl, { logging: false });
 		redis = new Redis(env.redisUrl);
 		stream = `${env.namespace}:logs:access`;
@@ -51,7 +55,8 @@ describe("logs service", () => {
 	// A copy: in process, the validator converts the params object it is given.
 	const record = (e: AccessLogEntry) => broker.call("logs.record", { ...e });
 	const flush = () => broker.call<{ flushed: number }, object>("logs.flush", {});
-	const streamRequestIds = async () => ((await redis.xrange(stream, "-", "+")) as StreamRecords).map(([, fields]) => (JSON.parse(fields[1]) as AccessLogEntry).requestId);
+	const streamRequestIds = async () =>
+		((await redis.xrange(stream, "-", "+")) as StreamRecords).map(([, fields]) => (JSON.parse(fields[1]) as AccessLogEntry).requestId);
 	const stored = (requestId: string) =>
 		db.query<{ entry_id: string; method: string; path: string; status: number; duration_ms: number; user_id: string | null; ip: string | null; at: Date }>(
 			`SELECT * FROM logs.access_logs WHERE request_id = :requestId`,
@@ -120,7 +125,12 @@ describe("logs service", () => {
 		// New entries keep flowing meanwhile.
 		const fresh = entry();
 		await record(fresh);
-		await waitFor(async () => (await flush(), (await stored(lost[0].requestId)).length && (await stored(lost[1].requestId)).length), "the crashed flusher's entries to be flushed", 10_000, 50);
+		await waitFor(
+			async () => (await flush(), (await stored(lost[0].requestId)).length && (await stored(lost[1].requestId)).length),
+			"the crashed flusher's entries to be flushed",
+			10_000,
+			50,
+		);
 		expect(await stored(fresh.requestId)).toHaveLength(1);
 		expect(await redis.xlen(stream)).toBe(0);
 		expect(await pendingCount()).toBe(0);

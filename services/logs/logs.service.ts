@@ -54,7 +54,16 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 			},
 			async handler(this: LogsThis, ctx: Context<Omit<AccessLogEntry, "at"> & { at: Date }>): Promise<void> {
 				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
-				const entry: AccessLogEntry = { requestId, method, path, status, durationMs: Math.round(durationMs), userId: userId ?? null, ip: ip ?? null, at: at.toISOString() };
+				const entry: AccessLogEntry = {
+					requestId,
+					method,
+					path,
+					status,
+					durationMs: Math.round(durationMs),
+					userId: userId ?? null,
+					ip: ip ?? null,
+					at: at.toISOString(),
+				};
 				try {
 					await this.buffer.append(entry);
 				} catch (err) {
@@ -130,7 +139,14 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 		const config = loadConfig();
 		this.accessLogs = new AccessLogRepository(this.sequelize);
 		this.buffer = config.redisUrl
-			? new RedisStreamBuffer(config.redisUrl, `${config.namespace}:logs:access`, "logs-flusher", this.broker.nodeID, undefined, this.settings.claimIdleMs)
+			? new RedisStreamBuffer(
+					config.redisUrl,
+					`${config.namespace}:logs:access`,
+					"logs-flusher",
+					this.broker.nodeID,
+					undefined,
+					this.settings.claimIdleMs,
+				)
 			: new MemoryBuffer();
 		if (config.redisUrl) registerHealthProbe(this, "redis", () => this.buffer.ping());
 	},

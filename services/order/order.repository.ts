@@ -59,10 +59,11 @@ export class OrderRepository {
 
 	/** Moves the order only if it is still in `from`; returns false when it was not (already moved). */
 	async transition(orderId: string, from: OrderStatus, to: OrderStatus, reason: string, transaction: Transaction): Promise<boolean> {
-		const [, affected] = await this.sequelize.query(
-			`UPDATE orders.orders SET status = :to, updated_at = now() WHERE id = :orderId AND status = :from`,
-			{ replacements: { orderId, from, to }, type: QueryTypes.UPDATE, transaction },
-		);
+		const [, affected] = await this.sequelize.query(`UPDATE orders.orders SET status = :to, updated_at = now() WHERE id = :orderId AND status = :from`, {
+			replacements: { orderId, from, to },
+			type: QueryTypes.UPDATE,
+			transaction,
+		});
 		if (!affected) return false;
 		await this.recordTransition(orderId, from, to, reason, transaction);
 		return true;
@@ -88,7 +89,10 @@ export class OrderRepository {
 	/** Those of `ids` that are recorded orders. */
 	async existingIds(ids: string[]): Promise<string[]> {
 		if (!ids.length) return [];
-		const rows = await this.sequelize.query<{ id: string }>(`SELECT id FROM orders.orders WHERE id IN (:ids)`, { replacements: { ids }, type: QueryTypes.SELECT });
+		const rows = await this.sequelize.query<{ id: string }>(`SELECT id FROM orders.orders WHERE id IN (:ids)`, {
+			replacements: { ids },
+			type: QueryTypes.SELECT,
+		});
 		return rows.map((row) => row.id);
 	}
 

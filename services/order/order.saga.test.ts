@@ -46,9 +46,9 @@ describe("order saga: a reservation whose answer was lost", () => {
 	it("releases the stock it may have reserved, stores no order, and lets the next order have the stock", async () => {
 		const product = await broker.call<Product, object>("product.create", { name: "Last lamp", price: 4000, stock: 1 }, { meta: { user: testUsers.admin } });
 		loseNextReply = true;
-		await expect(
-			broker.call("order.create", { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.alice } }),
-		).rejects.toThrow(/reply was lost/);
+		await expect(broker.call("order.create", { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.alice } })).rejects.toThrow(
+			/reply was lost/,
+		);
 
 		const [{ available }] = await db.query<{ available: number }>(`SELECT available FROM inventory.stock_levels WHERE product_id = :id`, {
 			replacements: { id: product.id },
@@ -58,7 +58,11 @@ describe("order saga: a reservation whose answer was lost", () => {
 		const [{ orders }] = await db.query<{ orders: string }>(`SELECT count(*) AS orders FROM orders.orders`, { type: QueryTypes.SELECT });
 		expect(Number(orders)).toBe(0);
 
-		const next = await broker.call<{ status: string }, object>("order.create", { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.bob } });
+		const next = await broker.call<{ status: string }, object>(
+			"order.create",
+			{ items: [{ productId: product.id, quantity: 1 }] },
+			{ meta: { user: testUsers.bob } },
+		);
 		expect(next.status).toBe("pending_payment");
 	});
 });
@@ -99,11 +103,20 @@ describe("order saga: a reservation nobody gave back", () => {
 	});
 
 	const available = async (productId: string) =>
-		(await db.query<{ available: number }>(`SELECT available FROM inventory.stock_levels WHERE product_id = :productId`, { replacements: { productId }, type: QueryTypes.SELECT }))[0].available;
+		(
+			await db.query<{ available: number }>(`SELECT available FROM inventory.stock_levels WHERE product_id = :productId`, {
+				replacements: { productId },
+				type: QueryTypes.SELECT,
+			})
+		)[0].available;
 
 	it("releases the stock of an order that was never recorded, and keeps that of a recorded one", async () => {
 		const product = await broker.call<Product, object>("product.create", { name: "Desk", price: 9000, stock: 5 }, { meta: { user: testUsers.admin } });
-		const recorded = await broker.call<{ id: string }, object>("order.create", { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.alice } });
+		const recorded = await broker.call<{ id: string }, object>(
+			"order.create",
+			{ items: [{ productId: product.id, quantity: 1 }] },
+			{ meta: { user: testUsers.alice } },
+		);
 
 		// Recording fails (a constraint refuses this order's total), and so does giving the stock back.
 		await db.query(`ALTER TABLE orders.orders ADD CONSTRAINT refuse_two_units CHECK (total_amount <> 18000) NOT VALID`);

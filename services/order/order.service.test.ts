@@ -38,7 +38,10 @@ describe("order service", () => {
 			ProductService,
 			OrderService,
 			PaymentService,
-			{ name: "status-listener", events: { [Events.orderStatus]: { handler: (ctx: { params: OrderStatusEvent }) => void statusEvents.push(ctx.params) } } },
+			{
+				name: "status-listener",
+				events: { [Events.orderStatus]: { handler: (ctx: { params: OrderStatusEvent }) => void statusEvents.push(ctx.params) } },
+			},
 		]);
 		db = new Sequelize(env.databaseUrl, { logging: false });
 	});
@@ -49,8 +52,7 @@ describe("order service", () => {
 		await env.drop();
 	});
 
-	const product = (name: string, price: number, stock: number) =>
-		broker.call<Product, object>("product.create", { name, price, stock }, as(testUsers.admin));
+	const product = (name: string, price: number, stock: number) => broker.call<Product, object>("product.create", { name, price, stock }, as(testUsers.admin));
 	const createOrder = (user: AuthUser, params: Record<string, unknown>, idempotencyKey?: string) =>
 		broker.call<Order, Record<string, unknown>>("order.create", params, as(user, idempotencyKey ? { idempotencyKey } : {}));
 	const getOrder = (id: string, user: AuthUser = testUsers.admin) => broker.call<Order, object>("order.get", { id }, as(user));
@@ -102,8 +104,13 @@ describe("order service", () => {
 	it("keeps the lines in the order they were sent, in the answer, the stored order and the list", async () => {
 		const made = await Promise.all(["Line 1", "Line 2", "Line 3", "Line 4"].map((name) => product(name, 100, 10)));
 		// Descending product id: the opposite of the order the stock is locked in.
-		const sent = made.map((p) => p.id).sort().reverse();
-		const order = await createOrder(testUsers.alice, { items: [...sent.map((productId) => ({ productId, quantity: 1 })), { productId: sent[2], quantity: 4 }] });
+		const sent = made
+			.map((p) => p.id)
+			.sort()
+			.reverse();
+		const order = await createOrder(testUsers.alice, {
+			items: [...sent.map((productId) => ({ productId, quantity: 1 })), { productId: sent[2], quantity: 4 }],
+		});
 		expect(order.items.map((i) => [i.productId, i.quantity])).toEqual([
 			[sent[0], 1],
 			[sent[1], 1],
@@ -113,10 +120,13 @@ describe("order service", () => {
 		expect((await getOrder(order.id, testUsers.alice)).items).toEqual(order.items);
 		const listed = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.alice));
 		expect(listed.items.find((o) => o.id === order.id)!.items).toEqual(order.items);
-		const stored = await db.query<{ product_id: string; position: number }>(`SELECT product_id, position FROM orders.order_items WHERE order_id = :id ORDER BY position`, {
-			replacements: { id: order.id },
-			type: QueryTypes.SELECT,
-		});
+		const stored = await db.query<{ product_id: string; position: number }>(
+			`SELECT product_id, position FROM orders.order_items WHERE order_id = :id ORDER BY position`,
+			{
+				replacements: { id: order.id },
+				type: QueryTypes.SELECT,
+			},
+		);
 		expect(stored).toEqual(sent.map((product_id, position) => ({ product_id, position })));
 		expect(await available(sent[2])).toBe(5);
 		await settled(order.id, "paid");
@@ -133,9 +143,12 @@ describe("order service", () => {
 				{ replacements: { orderId, userId: testUsers.alice.id } },
 			);
 			for (const productId of ["c", "a", "b"]) {
-				await old.query(`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total) VALUES (:orderId, :productId, :productId, 100, 1, 100)`, {
-					replacements: { orderId, productId },
-				});
+				await old.query(
+					`INSERT INTO orders.order_items (order_id, product_id, name, unit_price, quantity, line_total) VALUES (:orderId, :productId, :productId, 100, 1, 100)`,
+					{
+						replacements: { orderId, productId },
+					},
+				);
 			}
 			await migrate(old, { schema: "orders", migrations });
 			const rows = await old.query(`SELECT product_id, position FROM orders.order_items ORDER BY position`, { type: QueryTypes.SELECT });
@@ -176,7 +189,12 @@ describe("order service", () => {
 		const unknownId = randomUUID();
 		const ordersBefore = await orderRows();
 		await expect(
-			createOrder(testUsers.alice, { items: [{ productId: known.id, quantity: 2 }, { productId: unknownId, quantity: 1 }] }),
+			createOrder(testUsers.alice, {
+				items: [
+					{ productId: known.id, quantity: 2 },
+					{ productId: unknownId, quantity: 1 },
+				],
+			}),
 		).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND", data: { productIds: [unknownId] } });
 		expect(await orderRows()).toBe(ordersBefore);
 		expect(await available(known.id)).toBe(5);
@@ -188,7 +206,12 @@ describe("order service", () => {
 		const scarce = await product("Scarce", 100, 2);
 		const ordersBefore = await orderRows();
 		await expect(
-			createOrder(testUsers.alice, { items: [{ productId: plenty.id, quantity: 5 }, { productId: scarce.id, quantity: 3 }] }),
+			createOrder(testUsers.alice, {
+				items: [
+					{ productId: plenty.id, quantity: 5 },
+					{ productId: scarce.id, quantity: 3 },
+				],
+			}),
 		).rejects.toMatchObject({ code: 409, type: "OUT_OF_STOCK", data: { shortages: [{ productId: scarce.id, requested: 3, available: 2 }] } });
 		expect(await orderRows()).toBe(ordersBefore);
 		expect(await available(plenty.id)).toBe(50);
@@ -252,7 +275,10 @@ describe("order service", () => {
 
 	it("tok_visa: the order becomes paid", async () => {
 		const item = await product("Paid item", 1200, 3);
-		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }], payment: { provider: "simulated", token: "tok_visa" } });
+		const order = await createOrder(testUsers.alice, {
+			items: [{ productId: item.id, quantity: 1 }],
+			payment: { provider: "simulated", token: "tok_visa" },
+		});
 		await settled(order.id, "paid");
 		const payments = await paymentsOf(order.id);
 		expect(payments).toEqual([expect.objectContaining({ orderId: order.id, amount: 1200, currency: "EUR", status: "succeeded", failureCode: null })]);
@@ -272,7 +298,10 @@ describe("order service", () => {
 
 	it("tok_chargeDeclined: the order becomes payment_failed and the stock is given back", async () => {
 		const item = await product("Declined item", 1200, 3);
-		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 2 }], payment: { provider: "simulated", token: "tok_chargeDeclined" } });
+		const order = await createOrder(testUsers.alice, {
+			items: [{ productId: item.id, quantity: 2 }],
+			payment: { provider: "simulated", token: "tok_chargeDeclined" },
+		});
 		expect(order.status).toBe("pending_payment");
 		await settled(order.id, "payment_failed");
 		expect(await available(item.id)).toBe(3);
@@ -291,9 +320,18 @@ describe("order service", () => {
 	it("applies a settlement once, however many times it is delivered", async () => {
 		const item = await product("Settled once", 700, 4);
 		// tok_timeout: the payment stays pending, so only the deliveries below settle the order.
-		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 2 }], payment: { provider: "simulated", token: "tok_timeout" } });
+		const order = await createOrder(testUsers.alice, {
+			items: [{ productId: item.id, quantity: 2 }],
+			payment: { provider: "simulated", token: "tok_timeout" },
+		});
 		await waitFor(async () => (await paymentsOf(order.id, testUsers.admin))[0]?.status === "pending", "the payment to be pending", 10_000, 25);
-		const settlement: PaymentSettledMessage = { paymentId: randomUUID(), orderId: order.id, userId: testUsers.alice.id, status: "failed", failureCode: "card_declined" };
+		const settlement: PaymentSettledMessage = {
+			paymentId: randomUUID(),
+			orderId: order.id,
+			userId: testUsers.alice.id,
+			status: "failed",
+			failureCode: "card_declined",
+		};
 		const orderService = broker.getLocalService("order") as ChannelService;
 		await Promise.all([1, 2, 3].map(() => orderService.emitLocalChannelHandler(Channels.paymentSettled, settlement)));
 		await orderService.emitLocalChannelHandler(Channels.paymentSettled, { ...settlement, status: "succeeded", failureCode: null });
@@ -310,7 +348,8 @@ describe("order service", () => {
 		await expect(getOrder(order.id, testUsers.bob)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
 		await expect(getOrder(randomUUID(), testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
 		// Not a UUID: no such order either, answered without asking PostgreSQL (which would refuse it as a uuid).
-		for (const id of ["nope", `${order.id}x`, "' OR 1=1 --"]) await expect(getOrder(id, testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
+		for (const id of ["nope", `${order.id}x`, "' OR 1=1 --"])
+			await expect(getOrder(id, testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
 		await expect(broker.call("order.get", { id: order.id })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		expect(await getOrder(order.id, testUsers.alice)).toMatchObject({ id: order.id, userId: testUsers.alice.id });
 		expect(await getOrder(order.id, testUsers.admin)).toMatchObject({ id: order.id, userId: testUsers.alice.id });
@@ -345,7 +384,10 @@ describe("order service", () => {
 	it("emits order.status for each transition, once", async () => {
 		const item = await product("Evented item", 100, 5);
 		const paid = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }] });
-		const failed = await createOrder(testUsers.bob, { items: [{ productId: item.id, quantity: 1 }], payment: { provider: "simulated", token: "tok_chargeDeclined" } });
+		const failed = await createOrder(testUsers.bob, {
+			items: [{ productId: item.id, quantity: 1 }],
+			payment: { provider: "simulated", token: "tok_chargeDeclined" },
+		});
 		const eventsOf = (orderId: string) => statusEvents.filter((e) => e.orderId === orderId);
 		await waitFor(() => eventsOf(paid.id).length >= 2 && eventsOf(failed.id).length >= 2, "order.status events of both orders", 10_000, 25);
 		expect(eventsOf(paid.id)).toEqual([
@@ -363,9 +405,19 @@ describe("order service", () => {
 		const order = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }] });
 		await settled(order.id, "paid");
 		expect(await count(`SELECT count(*) FROM orders.outbox WHERE payload->>'orderId' = :id`, { id: order.id })).toBe(1);
-		await waitFor(async () => (await count(`SELECT count(*) FROM orders.outbox WHERE published_at IS NULL`)) === 0, "every orders.outbox row to be published", 10_000, 50);
+		await waitFor(
+			async () => (await count(`SELECT count(*) FROM orders.outbox WHERE published_at IS NULL`)) === 0,
+			"every orders.outbox row to be published",
+			10_000,
+			50,
+		);
 		// One "orders.created" per order, each published.
 		expect(await count(`SELECT count(*) FROM orders.outbox WHERE channel = 'orders.created' AND published_at IS NOT NULL`)).toBe(await orderRows());
-		await waitFor(async () => (await count(`SELECT count(*) FROM payments.outbox WHERE published_at IS NULL`)) === 0, "every payments.outbox row to be published", 10_000, 50);
+		await waitFor(
+			async () => (await count(`SELECT count(*) FROM payments.outbox WHERE published_at IS NULL`)) === 0,
+			"every payments.outbox row to be published",
+			10_000,
+			50,
+		);
 	});
 });

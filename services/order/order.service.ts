@@ -71,7 +71,13 @@ function mergeLines(items: CreateOrderParams["items"]): StockLine[] {
 	const tooMany = lines.filter((line) => line.quantity > MAX_UNITS_PER_LINE);
 	if (tooMany.length) {
 		throw fieldsError(
-			tooMany.map((line) => ({ type: "numberMax", field: "items", message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order; got ${line.quantity}.`, actual: line.quantity, expected: MAX_UNITS_PER_LINE })),
+			tooMany.map((line) => ({
+				type: "numberMax",
+				field: "items",
+				message: `At most ${MAX_UNITS_PER_LINE} units of product ${line.productId} per order; got ${line.quantity}.`,
+				actual: line.quantity,
+				expected: MAX_UNITS_PER_LINE,
+			})),
 		);
 	}
 	return lines;
@@ -83,14 +89,19 @@ function mergeLines(items: CreateOrderParams["items"]): StockLine[] {
  * request, or the same lines in another order, still finds its order.
  */
 function hashRequest(linesByProduct: StockLine[], payment: CreateOrderParams["payment"]): string {
-	return createHash("sha256").update(JSON.stringify({ lines: linesByProduct, payment })).digest("hex");
+	return createHash("sha256")
+		.update(JSON.stringify({ lines: linesByProduct, payment }))
+		.digest("hex");
 }
 
 const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
 	// Migrations in the order they were written; those already applied are skipped by name.
-	mixins: [PostgresMixin({ schema: "orders", migrations }), OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } })],
+	mixins: [
+		PostgresMixin({ schema: "orders", migrations }),
+		OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } }),
+	],
 
 	actions: {
 		create: {
@@ -142,10 +153,29 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				// transaction held open across services).
 				await this.reserveStock(ctx, orderId, byProduct);
 				const totalAmount = items.reduce((sum, item) => sum + item.lineTotal, 0);
-				const message: OrderCreatedMessage = { orderId, userId: user.id, amount: totalAmount, currency, payment: ctx.params.payment, createdAt: new Date().toISOString() };
+				const message: OrderCreatedMessage = {
+					orderId,
+					userId: user.id,
+					amount: totalAmount,
+					currency,
+					payment: ctx.params.payment,
+					createdAt: new Date().toISOString(),
+				};
 				try {
 					await this.withTransaction(async (transaction) => {
-						await this.orders.insert({ id: orderId, userId: user.id, currency, totalAmount, paymentProvider: ctx.params.payment.provider, idempotencyKey, requestHash, items }, transaction);
+						await this.orders.insert(
+							{
+								id: orderId,
+								userId: user.id,
+								currency,
+								totalAmount,
+								paymentProvider: ctx.params.payment.provider,
+								idempotencyKey,
+								requestHash,
+								items,
+							},
+							transaction,
+						);
 						await this.addToOutbox(transaction, Channels.orderCreated, message);
 					});
 				} catch (err) {
@@ -228,7 +258,13 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				// is retried by redelivery (release is idempotent).
 				if (to === "payment_failed") await this.broker.call("product.release", { orderId: order.id });
 				const moved = await this.withTransaction((transaction) =>
-					this.orders.transition(order.id, "pending_payment", to, message.failureCode ? `payment failed: ${message.failureCode}` : "payment succeeded", transaction),
+					this.orders.transition(
+						order.id,
+						"pending_payment",
+						to,
+						message.failureCode ? `payment failed: ${message.failureCode}` : "payment succeeded",
+						transaction,
+					),
 				);
 				if (moved) await this.announceStatus(order, to, "pending_payment");
 			}),
@@ -256,7 +292,10 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 		/** Refused before anything is reserved, instead of failing at payment. */
 		checkPaymentToken(this: OrderThis, { provider, token }: CreateOrderParams["payment"]) {
 			if (!this.paymentProviders.get(provider)?.accepts(token)) {
-				throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, { field: "payment.token", provider });
+				throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, {
+					field: "payment.token",
+					provider,
+				});
 			}
 		},
 
@@ -290,7 +329,13 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 		// it is logged, never reported as a failed order (as in the product service).
 		async announceStatus(this: OrderThis, order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null) {
 			try {
-				await this.broker.emit<OrderStatusEvent>(Events.orderStatus, { orderId: order.id, userId: order.userId, status, previousStatus, at: new Date().toISOString() });
+				await this.broker.emit<OrderStatusEvent>(Events.orderStatus, {
+					orderId: order.id,
+					userId: order.userId,
+					status,
+					previousStatus,
+					at: new Date().toISOString(),
+				});
 			} catch (err) {
 				this.logger.error(`Order ${order.id} is ${status} but the announcement failed:`, (err as Error).message);
 			}

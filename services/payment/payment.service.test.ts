@@ -175,7 +175,10 @@ describe("payment service", () => {
 
 	it("lists payments a page at a time, newest first, with the total", async () => {
 		for (let i = 0; i < 3; i++) await deliver(orderCreated("tok_visa", testUsers.bob, 100 + i));
-		const [{ n }] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM payments.payments WHERE user_id = :id`, { replacements: { id: testUsers.bob.id }, type: QueryTypes.SELECT });
+		const [{ n }] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM payments.payments WHERE user_id = :id`, {
+			replacements: { id: testUsers.bob.id },
+			type: QueryTypes.SELECT,
+		});
 		const total = Number(n);
 		expect(total).toBeGreaterThanOrEqual(3);
 
@@ -198,12 +201,16 @@ describe("payment service", () => {
 	it("the simulated provider accepts exactly its test tokens", () => {
 		const simulated = createPaymentProviders().get("simulated")!;
 		for (const token of Object.keys(SIMULATED_TOKENS)) expect({ token, accepted: simulated.accepts(token) }).toEqual({ token, accepted: true });
-		for (const token of ["tok_bogus", "", "TOK_VISA", "toString", "__proto__"]) expect({ token, accepted: simulated.accepts(token) }).toEqual({ token, accepted: false });
+		for (const token of ["tok_bogus", "", "TOK_VISA", "toString", "__proto__"])
+			expect({ token, accepted: simulated.accepts(token) }).toEqual({ token, accepted: false });
 	});
 
 	it("publishes every settlement in the outbox", async () => {
 		await waitFor(
-			async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM payments.outbox WHERE published_at IS NULL`, { type: QueryTypes.SELECT }))[0].n) === 0,
+			async () =>
+				Number(
+					(await db.query<{ n: string }>(`SELECT count(*) AS n FROM payments.outbox WHERE published_at IS NULL`, { type: QueryTypes.SELECT }))[0].n,
+				) === 0,
 			"every payments.outbox row to be published",
 			10_000,
 			50,

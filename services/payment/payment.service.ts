@@ -32,7 +32,10 @@ type PaymentThis = Service &
 const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	name: "payment",
 
-	mixins: [PostgresMixin({ schema: "payments", migrations }), OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } })],
+	mixins: [
+		PostgresMixin({ schema: "payments", migrations }),
+		OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } }),
+	],
 
 	actions: {
 		list: {
@@ -86,8 +89,17 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 				outcome = { status: "failed", providerReference: null, failureCode: "unknown_provider" };
 			} else {
 				try {
-					const result = await provider.charge({ amount: payment.amount, currency: payment.currency, token: message.payment.token, idempotencyKey: payment.orderId });
-					outcome = { status: result.status, providerReference: result.providerReference, failureCode: result.status === "failed" ? result.failureCode : null };
+					const result = await provider.charge({
+						amount: payment.amount,
+						currency: payment.currency,
+						token: message.payment.token,
+						idempotencyKey: payment.orderId,
+					});
+					outcome = {
+						status: result.status,
+						providerReference: result.providerReference,
+						failureCode: result.status === "failed" ? result.failureCode : null,
+					};
 				} catch (err) {
 					if (!(err instanceof ProviderTimeoutError)) throw err;
 					outcome = { status: "pending", providerReference: null, failureCode: null };

@@ -42,12 +42,16 @@ export class InventoryRepository {
 	async reserve(orderId: string, lines: StockLine[]): Promise<StockChange[]> {
 		const sorted = [...lines].sort((a, b) => a.productId.localeCompare(b.productId));
 		return this.sequelize.transaction(async (transaction) => {
-			const existing = await this.sequelize.query<{ product_id: string }>(
-				`SELECT product_id FROM inventory.reservations WHERE order_id = :orderId`,
-				{ replacements: { orderId }, type: QueryTypes.SELECT, transaction },
-			);
+			const existing = await this.sequelize.query<{ product_id: string }>(`SELECT product_id FROM inventory.reservations WHERE order_id = :orderId`, {
+				replacements: { orderId },
+				type: QueryTypes.SELECT,
+				transaction,
+			});
 			if (existing.length) {
-				const levels = await this.availability(sorted.map((l) => l.productId), transaction);
+				const levels = await this.availability(
+					sorted.map((l) => l.productId),
+					transaction,
+				);
 				return sorted.map((l) => ({ productId: l.productId, available: levels.get(l.productId) ?? 0, crossedZero: false }));
 			}
 
@@ -72,10 +76,10 @@ export class InventoryRepository {
 			if (shortages.length) throw new OutOfStockError(shortages);
 
 			for (const line of sorted) {
-				await this.sequelize.query(
-					`INSERT INTO inventory.reservations (order_id, product_id, quantity) VALUES (:orderId, :productId, :quantity)`,
-					{ replacements: { orderId, ...line }, transaction },
-				);
+				await this.sequelize.query(`INSERT INTO inventory.reservations (order_id, product_id, quantity) VALUES (:orderId, :productId, :quantity)`, {
+					replacements: { orderId, ...line },
+					transaction,
+				});
 			}
 			return changes;
 		});

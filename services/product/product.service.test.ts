@@ -33,13 +33,22 @@ describe("product service", () => {
 	it("creates a product with its stock, and only for admins", async () => {
 		const product = await create({ name: "Kettle", price: 4500, stock: 7, category: "equipment" });
 		expect(product).toMatchObject({ name: "Kettle", price: 4500, currency: "EUR", available: 7, active: true });
-		await expect(broker.call("product.create", { name: "X", price: 1 }, { meta: { user: testUsers.alice } })).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
+		await expect(broker.call("product.create", { name: "X", price: 1 }, { meta: { user: testUsers.alice } })).rejects.toMatchObject({
+			code: 403,
+			type: "FORBIDDEN",
+		});
 		await expect(broker.call("product.create", { name: "X", price: 1 })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 	});
 
 	it("rejects bad input without writing anything", async () => {
 		const before = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
-		for (const bad of [{ name: "", price: 1 }, { name: "A", price: 1.5 }, { name: "A", price: -1 }, { name: "A", price: "10" }, { name: "A", price: 1, currency: "euro" }]) {
+		for (const bad of [
+			{ name: "", price: 1 },
+			{ name: "A", price: 1.5 },
+			{ name: "A", price: -1 },
+			{ name: "A", price: "10" },
+			{ name: "A", price: 1, currency: "euro" },
+		]) {
 			await expect(create(bad)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		}
 		const after = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
@@ -74,7 +83,8 @@ describe("product service", () => {
 			await admin({ name: `${label} grinder`, price: 4000, category: "BrewXGear" });
 			const names = async (category: string) =>
 				(await on.call<ProductPage, object>("product.list", { category, q: label, pageSize: 100 })).items.map((p) => p.id);
-			for (const category of ["coffee", "Coffee", "COFFEE", " coffee "]) expect({ label, category, found: await names(category) }).toEqual({ label, category, found: [beans.id] });
+			for (const category of ["coffee", "Coffee", "COFFEE", " coffee "])
+				expect({ label, category, found: await names(category) }).toEqual({ label, category, found: [beans.id] });
 			// The dot is a dot, not any character; the match is whole, not a prefix.
 			expect(await names("brew.gear")).toEqual([kettle.id]);
 			expect(await names("coff")).toEqual([]);
@@ -98,7 +108,10 @@ describe("product service", () => {
 			name: "ValidationError",
 			code: 422,
 			type: "VALIDATION_ERROR",
-			data: [expect.objectContaining({ field: "minPrice", actual: 5000, expected: 2000 }), expect.objectContaining({ field: "maxPrice", actual: 2000, expected: 5000 })],
+			data: [
+				expect.objectContaining({ field: "minPrice", actual: 5000, expected: 2000 }),
+				expect.objectContaining({ field: "maxPrice", actual: 2000, expected: 5000 }),
+			],
 		});
 		// Equal bounds are a price, not a contradiction.
 		const exact = await create({ name: "Exactly 2000", price: 2000, stock: 1 });
@@ -110,7 +123,12 @@ describe("product service", () => {
 	it("says which sort was sent and which are allowed", async () => {
 		await expect(broker.call("product.list", { sort: "foo" })).rejects.toMatchObject({
 			code: 422,
-			data: [expect.objectContaining({ field: "sort", message: "The 'sort' field must be one of name, -name, price, -price, createdAt, -createdAt; got 'foo'." })],
+			data: [
+				expect.objectContaining({
+					field: "sort",
+					message: "The 'sort' field must be one of name, -name, price, -price, createdAt, -createdAt; got 'foo'.",
+				}),
+			],
 		});
 	});
 
@@ -135,13 +153,31 @@ describe("product service", () => {
 		const b = await create({ name: "Line B", price: 100, stock: 1 });
 		const orderId = randomUUID();
 		await expect(
-			broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 2 }] }),
+			broker.call("product.reserve", {
+				orderId,
+				lines: [
+					{ productId: a.id, quantity: 2 },
+					{ productId: b.id, quantity: 2 },
+				],
+			}),
 		).rejects.toMatchObject({ code: 409, type: "OUT_OF_STOCK", data: { shortages: [{ productId: b.id, requested: 2, available: 1 }] } });
 		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(5);
 
-		await broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 1 }] });
+		await broker.call("product.reserve", {
+			orderId,
+			lines: [
+				{ productId: a.id, quantity: 2 },
+				{ productId: b.id, quantity: 1 },
+			],
+		});
 		// The same order reserving again changes nothing.
-		await broker.call("product.reserve", { orderId, lines: [{ productId: a.id, quantity: 2 }, { productId: b.id, quantity: 1 }] });
+		await broker.call("product.reserve", {
+			orderId,
+			lines: [
+				{ productId: a.id, quantity: 2 },
+				{ productId: b.id, quantity: 1 },
+			],
+		});
 		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(3);
 		expect(unavailable).toContainEqual({ productId: b.id, name: "Line B", available: 0 });
 

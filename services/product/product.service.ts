@@ -75,8 +75,20 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 				const { page, pageSize, q, category, minPrice, maxPrice, sort } = ctx.params;
 				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
 					throw fieldsError([
-						{ field: "minPrice", type: "numberMax", message: `The 'minPrice' field must be at most maxPrice (${maxPrice}); got ${minPrice}.`, actual: minPrice, expected: maxPrice },
-						{ field: "maxPrice", type: "numberMin", message: `The 'maxPrice' field must be at least minPrice (${minPrice}); got ${maxPrice}.`, actual: maxPrice, expected: minPrice },
+						{
+							field: "minPrice",
+							type: "numberMax",
+							message: `The 'minPrice' field must be at most maxPrice (${maxPrice}); got ${minPrice}.`,
+							actual: minPrice,
+							expected: maxPrice,
+						},
+						{
+							field: "maxPrice",
+							type: "numberMin",
+							message: `The 'maxPrice' field must be at least minPrice (${minPrice}); got ${maxPrice}.`,
+							actual: maxPrice,
+							expected: minPrice,
+						},
 					]);
 				}
 				const query: Record<string, unknown> = { active: true };
@@ -136,7 +148,17 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			async handler(this: ProductThis, ctx: Context<CreateProductParams>): Promise<Product> {
 				const { name, description, category, price, currency, stock, active } = ctx.params;
 				const now = new Date();
-				const doc: CatalogDocument = { _id: randomUUID(), name, description, category: category ?? null, price, currency, active, createdAt: now, updatedAt: now };
+				const doc: CatalogDocument = {
+					_id: randomUUID(),
+					name,
+					description,
+					category: category ?? null,
+					price,
+					currency,
+					active,
+					createdAt: now,
+					updatedAt: now,
+				};
 				const inserted = await this.adapter.insert(doc);
 				try {
 					await this.inventory.create(doc._id, stock);
@@ -239,7 +261,11 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			const names = new Map(docs.map((d) => [d._id, d.name]));
 			for (const change of crossed) {
 				const event = change.available === 0 ? Events.productUnavailable : Events.productBackInStock;
-				await emitter.emit<ProductAvailabilityEvent>(event, { productId: change.productId, name: names.get(change.productId) ?? change.productId, available: change.available });
+				await emitter.emit<ProductAvailabilityEvent>(event, {
+					productId: change.productId,
+					name: names.get(change.productId) ?? change.productId,
+					available: change.available,
+				});
 			}
 		},
 
@@ -272,9 +298,12 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	},
 
 	started(this: ProductThis) {
-		this.sweepTimer = setInterval(() => {
-			this.sweepReservations().catch((err: Error) => this.logger.debug("Reservation sweep skipped; it runs again on the next tick:", err.message));
-		}, Math.min(this.config.reservationGraceSeconds, 30) * 1000);
+		this.sweepTimer = setInterval(
+			() => {
+				this.sweepReservations().catch((err: Error) => this.logger.debug("Reservation sweep skipped; it runs again on the next tick:", err.message));
+			},
+			Math.min(this.config.reservationGraceSeconds, 30) * 1000,
+		);
 		this.sweepTimer.unref();
 	},
 

@@ -98,7 +98,11 @@ describe("websocket service", () => {
 		await broker.emit(Events.orderStatus, event);
 
 		expectNotification(await waitForNotification(alice, "orderId", event.orderId, "alice's order.status"), Events.orderStatus, event);
-		expectNotification(await waitForNotification(aliceSecondTab, "orderId", event.orderId, "alice's order.status in her second tab"), Events.orderStatus, event);
+		expectNotification(
+			await waitForNotification(aliceSecondTab, "orderId", event.orderId, "alice's order.status in her second tab"),
+			Events.orderStatus,
+			event,
+		);
 		expectNotification(await waitForNotification(admin, "orderId", event.orderId, "the admin's copy of alice's order.status"), Events.orderStatus, event);
 		await barrier(bob, testUsers.bob);
 		expect(notificationsAbout(bob, "orderId", event.orderId)).toEqual([]);
@@ -108,7 +112,14 @@ describe("websocket service", () => {
 
 	it("delivers payment.status to its owner only", async () => {
 		const [alice, bob] = await Promise.all([connectAs(testUsers.alice), connectAs(testUsers.bob)]);
-		const event = { paymentId: randomUUID(), orderId: randomUUID(), userId: testUsers.alice.id, status: "failed", failureCode: "card_declined", at: new Date().toISOString() };
+		const event = {
+			paymentId: randomUUID(),
+			orderId: randomUUID(),
+			userId: testUsers.alice.id,
+			status: "failed",
+			failureCode: "card_declined",
+			at: new Date().toISOString(),
+		};
 		await broker.emit(Events.paymentStatus, event);
 		expectNotification(await waitForNotification(alice, "paymentId", event.paymentId, "alice's payment.status"), Events.paymentStatus, event);
 		await barrier(bob, testUsers.bob);

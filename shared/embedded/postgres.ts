@@ -66,13 +66,31 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
 		const passwordFile = join(dataDir, "..", `${dataDir.split("/").pop()}.password`);
 		await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
 		try {
-			await runToEnd(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${passwordFile}`, "--no-sync", "-E", "UTF8", "--locale=C"], owner, output);
+			await runToEnd(
+				join(bin, "initdb"),
+				["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", `--pwfile=${passwordFile}`, "--no-sync", "-E", "UTF8", "--locale=C"],
+				owner,
+				output,
+			);
 		} finally {
 			await rm(passwordFile, { force: true });
 		}
 		postmaster = spawn(
 			join(bin, "postgres"),
-			["-D", dataDir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=off"],
+			[
+				"-D",
+				dataDir,
+				"-p",
+				String(port),
+				"-c",
+				"listen_addresses=127.0.0.1",
+				"-c",
+				"unix_socket_directories=",
+				"-c",
+				"max_connections=200",
+				"-c",
+				"fsync=off",
+			],
 			{ ...owner, stdio: ["ignore", "pipe", "pipe"] },
 		);
 		await readyToAcceptConnections(postmaster, output);

@@ -63,7 +63,10 @@ export class ConfirmedPublisher {
 
 	constructor(private readonly options: ConfirmedPublisherOptions) {
 		this.confirmTimeoutMs = options.confirmTimeoutMs ?? 15_000;
-		const urls = options.url.split(";").map((url) => url.trim()).filter(Boolean);
+		const urls = options.url
+			.split(";")
+			.map((url) => url.trim())
+			.filter(Boolean);
 		this.connection = amqp.connect(urls, {
 			heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 5,
 			reconnectTimeInSeconds: options.reconnectSeconds ?? 1,
@@ -132,7 +135,11 @@ export class ConfirmedPublisher {
 	 */
 	async start(): Promise<void> {
 		if (this.ready) return;
-		await boundedBy(this.channel.waitForConnect(), this.confirmTimeoutMs, () => new Error(`RabbitMQ not reached within ${this.confirmTimeoutMs} ms: ${this.reason}`));
+		await boundedBy(
+			this.channel.waitForConnect(),
+			this.confirmTimeoutMs,
+			() => new Error(`RabbitMQ not reached within ${this.confirmTimeoutMs} ms: ${this.reason}`),
+		);
 		this.assertConnected();
 	}
 
@@ -141,8 +148,8 @@ export class ConfirmedPublisher {
 		if (this.closed) return;
 		this.closed = true;
 		this.ready = undefined;
-		await boundedBy(this.connection.close(), CLOSE_GRACE_MS, () => new Error(`RabbitMQ did not answer the close within ${CLOSE_GRACE_MS} ms`)).catch((err: Error) =>
-			this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection is left to end by itself`),
+		await boundedBy(this.connection.close(), CLOSE_GRACE_MS, () => new Error(`RabbitMQ did not answer the close within ${CLOSE_GRACE_MS} ms`)).catch(
+			(err: Error) => this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection is left to end by itself`),
 		);
 	}
 

@@ -73,7 +73,9 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 					// Each attempt waits SERVER_SELECTION_TIMEOUT_MS for a server.
 					if (!mongoUrl || Date.now() + SERVER_SELECTION_TIMEOUT_MS > deadline) {
 						const where = mongoUrl ? `MongoDB at ${redactUrl(mongoUrl)}` : "The catalog's memory store";
-						throw new StartupError(`${where} did not answer within ${dependencyWaitSeconds} s (${(err as Error).message}); start it, or fix MONGO_URL`);
+						throw new StartupError(
+							`${where} did not answer within ${dependencyWaitSeconds} s (${(err as Error).message}); start it, or fix MONGO_URL`,
+						);
 					}
 				}
 			}

@@ -73,7 +73,9 @@ describe("outbox over durable RabbitMQ queues", () => {
 		const sequelize = (publisher.getLocalService("publisher") as unknown as PostgresThis).sequelize;
 		await sequelize.query(`INSERT INTO pub.outbox (channel, payload) VALUES (:channel, '{"orderId": "recovered"}')`, { replacements: { channel } });
 		await waitFor(
-			async () => (await sequelize.query<{ n: string }>("SELECT count(*) AS n FROM pub.outbox WHERE published_at IS NULL", { type: QueryTypes.SELECT }))[0].n === "0",
+			async () =>
+				(await sequelize.query<{ n: string }>("SELECT count(*) AS n FROM pub.outbox WHERE published_at IS NULL", { type: QueryTypes.SELECT }))[0].n ===
+				"0",
 			"the relay to publish every outbox row",
 		);
 
@@ -174,7 +176,9 @@ describe("outbox relay with publisher confirms", () => {
 
 		// A quorum queue: the same declaration passes, a classic one is refused.
 		await expect(onChannel((ch) => ch.assertQueue(queue(), durableQueueOptions()))).resolves.toMatchObject({ queue: queue() });
-		await expect(onChannel((ch) => ch.assertQueue(queue(), { durable: true, arguments: { "x-queue-type": "classic" } }))).rejects.toThrow(/PRECONDITION_FAILED/);
+		await expect(onChannel((ch) => ch.assertQueue(queue(), { durable: true, arguments: { "x-queue-type": "classic" } }))).rejects.toThrow(
+			/PRECONDITION_FAILED/,
+		);
 	});
 
 	it("keeps a row unpublished when its connection drops before the confirm (a message buffered and lost), and sends it at the next relay", async () => {
@@ -236,7 +240,9 @@ describe("outbox relay with publisher confirms", () => {
 
 		// What the publish says, and the very next one goes through.
 		await onChannel((ch) => ch.deleteQueue(queue()));
-		await expect(publisher.publish(channel, { orderId: "returned" })).rejects.toThrow(`RabbitMQ returned the message as unroutable: no queue is bound to exchange ${exchange()}`);
+		await expect(publisher.publish(channel, { orderId: "returned" })).rejects.toThrow(
+			`RabbitMQ returned the message as unroutable: no queue is bound to exchange ${exchange()}`,
+		);
 		await publisher.publish(channel, { orderId: "next" });
 		expect((await takeAll()).map((m) => JSON.parse(m.content.toString()))).toEqual([{ orderId: "next" }]);
 	});

@@ -157,7 +157,10 @@ async function publishPending(service: This, sequelize: Sequelize, schema: strin
 		const failed = rows.filter((_, i) => results[i].status === "rejected").map((row) => row.id);
 		if (failed.length) {
 			const reason = (results.find((result) => result.status === "rejected") as PromiseRejectedResult).reason as Error;
-			service.logger.warn(`${failed.length} outbox message(s) of ${schema} not published yet (first: ${schema}:${failed[0]}):`, reason?.message ?? reason);
+			service.logger.warn(
+				`${failed.length} outbox message(s) of ${schema} not published yet (first: ${schema}:${failed[0]}):`,
+				reason?.message ?? reason,
+			);
 			await sequelize.query(`UPDATE "${schema}".outbox SET attempts = attempts + 1 WHERE id IN (:ids)`, { replacements: { ids: failed }, transaction });
 		}
 		if (published.length) {

@@ -105,7 +105,11 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		node.process.stdout!.on("data", keep);
 		node.process.stderr!.on("data", keep);
 		// When and how it ended, for the logs (exit code 143: SIGTERM, which tsx turns into exit(128 + 15)).
-		node.process.once("exit", (code, signal) => (record.text += `\n[faults test] process ${node.process.pid} exited with code ${code}, signal ${signal} at ${new Date().toISOString()}\n`));
+		node.process.once(
+			"exit",
+			(code, signal) =>
+				(record.text += `\n[faults test] process ${node.process.pid} exited with code ${code}, signal ${signal} at ${new Date().toISOString()}\n`),
+		);
 		return node;
 	};
 
@@ -123,7 +127,10 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 	const deadNodes = (): string[] =>
 		[...cluster.nodes.values()]
 			.filter((node) => !isRunning(node))
-			.map((node) => `${node.name} exited (code ${node.process.exitCode}, signal ${node.process.signalCode}); last output:\n${(outputs.get(node)?.text ?? node.output.join("")).slice(-2500)}`);
+			.map(
+				(node) =>
+					`${node.name} exited (code ${node.process.exitCode}, signal ${node.process.signalCode}); last output:\n${(outputs.get(node)?.text ?? node.output.join("")).slice(-2500)}`,
+			);
 
 	const http = async <T = any>(
 		method: string,
@@ -349,7 +356,8 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			for (const [name, services] of NODES) startNode(name, services);
 			await cluster.waitUntilReady(90_000);
 			problem = await canaryOrderPaid(20_000);
-			if (problem !== "paid") throw new Error(`Before "${label}": the cluster does not work even after a restart of every node: ${problem}\n${cluster.logs()}`);
+			if (problem !== "paid")
+				throw new Error(`Before "${label}": the cluster does not work even after a restart of every node: ${problem}\n${cluster.logs()}`);
 		}
 		if (notes.length) console.log(`Before "${label}":\n  ${notes.join("\n  ")}`);
 		testStartOffsets = new Map([...outputs].map(([node, record]) => [node, record.text.length]));
@@ -357,7 +365,10 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 
 	const saveTestLogs = (label: string): string => {
 		const file = join(logDir, `${label.replace(/[^\w-]+/g, "_").slice(0, 80)}.log`);
-		const parts = [...outputs].map(([node, record]) => `--- ${record.name} (${node.services}, pid ${node.process.pid}${isRunning(node) ? "" : `, exited ${node.process.exitCode ?? node.process.signalCode}`}) ---\n${record.text.slice(testStartOffsets.get(node) ?? 0)}`);
+		const parts = [...outputs].map(
+			([node, record]) =>
+				`--- ${record.name} (${node.services}, pid ${node.process.pid}${isRunning(node) ? "" : `, exited ${node.process.exitCode ?? node.process.signalCode}`}) ---\n${record.text.slice(testStartOffsets.get(node) ?? 0)}`,
+		);
 		writeFileSync(file, parts.join("\n"));
 		return file;
 	};
@@ -465,7 +476,9 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 				nodesNotRunning: deadNodes(),
 				acknowledgedOrdersNotFinal60sAfterRabbitCameBack: notFinal,
 				reservationsWithoutOrder60sAfterRabbitCameBack: orphans,
-				failedCheckoutsDuringOutageOtherThan503ServiceUnavailable: tally(duringOutage.filter((a) => !acknowledged(a) && !(a.status === 503 && a.code === "SERVICE_UNAVAILABLE"))),
+				failedCheckoutsDuringOutageOtherThan503ServiceUnavailable: tally(
+					duringOutage.filter((a) => !acknowledged(a) && !(a.status === 503 && a.code === "SERVICE_UNAVAILABLE")),
+				),
 				answers500AtAnyTime: tally(checkouts.attempts.filter((a) => a.status === 500)),
 				readyAnswered503DuringOutage: readyDuringOutage.includes(503),
 				readyAnswered200AfterRecovery: readyAt !== null,
@@ -498,8 +511,12 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			while (running) {
 				const id = `redis-${phase}-${++n}`;
 				const results = await Promise.all([
-					http("GET", `/products/${product.id}`, { headers: { "X-Request-ID": `${id}-get` }, timeoutMs: 15_000 }).then((r) => ["GET /products/:id", r] as const),
-					http("GET", "/products?pageSize=5", { headers: { "X-Request-ID": `${id}-list` }, timeoutMs: 15_000 }).then((r) => ["GET /products", r] as const),
+					http("GET", `/products/${product.id}`, { headers: { "X-Request-ID": `${id}-get` }, timeoutMs: 15_000 }).then(
+						(r) => ["GET /products/:id", r] as const,
+					),
+					http("GET", "/products?pageSize=5", { headers: { "X-Request-ID": `${id}-list` }, timeoutMs: 15_000 }).then(
+						(r) => ["GET /products", r] as const,
+					),
 					placeOrder(shoppers[n % shoppers.length], product.id, id, "tok_visa", 15_000).then((r) => ["POST /orders", r] as const),
 				]);
 				for (const [what, r] of results) answers.push({ phase, what, status: r.status, code: r.body?.error?.code });
@@ -521,10 +538,19 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 			const later: { requestId: string; status: number }[] = [];
 			for (let i = 0; i < 3; i++) {
 				const base = `redis-later-${i}-${randomUUID().slice(0, 8)}`;
-				later.push({ requestId: `${base}-get`, status: (await http("GET", `/products/${product.id}`, { headers: { "X-Request-ID": `${base}-get` } })).status });
+				later.push({
+					requestId: `${base}-get`,
+					status: (await http("GET", `/products/${product.id}`, { headers: { "X-Request-ID": `${base}-get` } })).status,
+				});
 				later.push({
 					requestId: `${base}-order`,
-					status: (await http("POST", "/orders", { token: shoppers[i].accessToken, headers: { "X-Request-ID": `${base}-order`, "Idempotency-Key": base }, body: { items: [{ productId: product.id, quantity: 1 }] } })).status,
+					status: (
+						await http("POST", "/orders", {
+							token: shoppers[i].accessToken,
+							headers: { "X-Request-ID": `${base}-order`, "Idempotency-Key": base },
+							body: { items: [{ productId: product.id, quantity: 1 }] },
+						})
+					).status,
 				});
 			}
 			const wanted = later.map((r) => r.requestId);

@@ -31,7 +31,11 @@ describe("the system across processes", () => {
 	let adminToken: string;
 	const sockets: Socket[] = [];
 
-	const http = async <T = any>(method: string, path: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<HttpResult<T>> => {
+	const http = async <T = any>(
+		method: string,
+		path: string,
+		options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+	): Promise<HttpResult<T>> => {
 		const response = await fetch(`${cluster.apiUrl}${path}`, {
 			method,
 			headers: {
@@ -124,14 +128,23 @@ describe("the system across processes", () => {
 			body: { items: [{ productId: product.id, quantity: 2, price: 1 }], payment: { provider: "simulated", token: "tok_visa" } },
 		});
 		expect(placed.status).toBe(201);
-		expect(placed.body).toMatchObject({ status: "pending_payment", totalAmount: 2500, currency: "EUR", items: [{ productId: product.id, unitPrice: 1250, quantity: 2 }] });
+		expect(placed.body).toMatchObject({
+			status: "pending_payment",
+			totalAmount: 2500,
+			currency: "EUR",
+			items: [{ productId: product.id, unitPrice: 1250, quantity: 2 }],
+		});
 		const orderId = placed.body.id;
 		const orderRequestId = placed.headers.get("x-request-id");
 		expect(orderRequestId).toBeTruthy();
 
-		await waitFor(() => received.some((n) => n.event === "order.status" && n.data.orderId === orderId && n.data.status === "paid"), "order.status paid on the socket");
+		await waitFor(
+			() => received.some((n) => n.event === "order.status" && n.data.orderId === orderId && n.data.status === "paid"),
+			"order.status paid on the socket",
+		);
 		expect(received.find((n) => n.event === "payment.status" && n.data.orderId === orderId)).toMatchObject({ data: { status: "succeeded" } });
-		for (const notification of received) expect(notification).toEqual({ id: expect.any(String), event: expect.any(String), data: expect.any(Object), at: expect.any(String) });
+		for (const notification of received)
+			expect(notification).toEqual({ id: expect.any(String), event: expect.any(String), data: expect.any(Object), at: expect.any(String) });
 
 		const order = await http<Order>("GET", `/orders/${orderId}`, { token: shopper.accessToken });
 		expect(order.body.status).toBe("paid");
@@ -162,7 +175,12 @@ describe("the system across processes", () => {
 			);
 			return found.body.items?.some((entry) => entry.requestId === orderRequestId) ? found.body.items : undefined;
 		}, "the order's access log entry");
-		expect(logs.find((entry) => entry.requestId === orderRequestId)).toMatchObject({ method: "POST", path: "/api/orders", status: 201, userId: shopper.user.id });
+		expect(logs.find((entry) => entry.requestId === orderRequestId)).toMatchObject({
+			method: "POST",
+			path: "/api/orders",
+			status: 201,
+			userId: shopper.user.id,
+		});
 		expect((await http("GET", "/logs", { token: shopper.accessToken })).body.error.code).toBe("FORBIDDEN");
 	});
 
@@ -193,7 +211,10 @@ describe("the system across processes", () => {
 			body: { items: [{ productId: product.id, quantity: 2 }], payment: { provider: "simulated", token: "tok_chargeDeclined" } },
 		});
 		expect(placed.status).toBe(201);
-		await waitFor(async () => (await http<Order>("GET", `/orders/${placed.body.id}`, { token: shopper.accessToken })).body.status === "payment_failed", "payment_failed");
+		await waitFor(
+			async () => (await http<Order>("GET", `/orders/${placed.body.id}`, { token: shopper.accessToken })).body.status === "payment_failed",
+			"payment_failed",
+		);
 		await waitFor(async () => (await http<Product>("GET", `/products/${product.id}`)).body.available === 2, "stock back to 2");
 	});
 
@@ -236,12 +257,25 @@ describe("the system across processes", () => {
 			["zero quantity", { token: shopper.accessToken, body: { items: [{ productId: product.id, quantity: 0 }] } }, 422, "VALIDATION_ERROR"],
 			[
 				"over 1000 units once duplicate lines are merged",
-				{ token: shopper.accessToken, body: { items: [{ productId: product.id, quantity: 600 }, { productId: product.id, quantity: 600 }] } },
+				{
+					token: shopper.accessToken,
+					body: {
+						items: [
+							{ productId: product.id, quantity: 600 },
+							{ productId: product.id, quantity: 600 },
+						],
+					},
+				},
 				422,
 				"VALIDATION_ERROR",
 			],
 			["unknown product", { token: shopper.accessToken, body: { items: [{ productId: "no-such-product", quantity: 1 }] } }, 404, "PRODUCT_NOT_FOUND"],
-			["unknown payment provider", { token: shopper.accessToken, body: { items: [{ productId: product.id, quantity: 1 }], payment: { provider: "cash", token: "x" } } }, 422, "VALIDATION_ERROR"],
+			[
+				"unknown payment provider",
+				{ token: shopper.accessToken, body: { items: [{ productId: product.id, quantity: 1 }], payment: { provider: "cash", token: "x" } } },
+				422,
+				"VALIDATION_ERROR",
+			],
 			["no token", { body: { items: [{ productId: product.id, quantity: 1 }] } }, 401, "UNAUTHORIZED"],
 			["forged token", { token: `${shopper.accessToken}x`, body: { items: [{ productId: product.id, quantity: 1 }] } }, 401, "INVALID_TOKEN"],
 		];
@@ -256,9 +290,15 @@ describe("the system across processes", () => {
 		expect((await http("POST", "/products", { token: shopper.accessToken, body: { name: "Sneaky", price: 1 } })).status).toBe(403);
 		// Refused before validation, across processes too: no field list for an anonymous caller.
 		const anonymous = await http("POST", "/products", { body: {} });
-		expect({ status: anonymous.status, code: anonymous.body.error.code, details: anonymous.body.error.details }).toEqual({ status: 401, code: "UNAUTHORIZED", details: undefined });
+		expect({ status: anonymous.status, code: anonymous.body.error.code, details: anonymous.body.error.details }).toEqual({
+			status: 401,
+			code: "UNAUTHORIZED",
+			details: undefined,
+		});
 		expect((await http("GET", "/logs?limit=abc", { token: shopper.accessToken })).status).toBe(403);
-		expect((await http("POST", "/auth/register", { body: { email: "not-an-email", password: "long enough", name: "x" } })).body.error.code).toBe("VALIDATION_ERROR");
+		expect((await http("POST", "/auth/register", { body: { email: "not-an-email", password: "long enough", name: "x" } })).body.error.code).toBe(
+			"VALIDATION_ERROR",
+		);
 
 		expect(await countRows("orders.orders")).toBe(ordersBefore);
 		expect(await countRows("payments.payments")).toBe(paymentsBefore);

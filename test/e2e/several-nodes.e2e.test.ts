@@ -134,7 +134,10 @@ describe("README: as several nodes", () => {
 		expect(register.status).toBe(201);
 		expect(register.headers.get("location")).toBe("/api/auth/me");
 		shopperToken = ((await register.json()) as { accessToken: string }).accessToken;
-		const warnings = cluster.logs().split("\n").filter((line) => /\b(WARN|ERROR|FATAL)\b/.test(line));
+		const warnings = cluster
+			.logs()
+			.split("\n")
+			.filter((line) => /\b(WARN|ERROR|FATAL)\b/.test(line));
 		expect(warnings).toEqual([]);
 	}, 30_000);
 
@@ -166,7 +169,12 @@ describe("README: as several nodes", () => {
 		await cluster.stop("product");
 		// A clean stop (SIGTERM), with its MongoDB already gone, says nothing alarming either.
 		expect(productNode.process.exitCode).toBe(0);
-		expect(productNode.output.join("").split("\n").filter((line) => /\b(ERROR|FATAL)\b/.test(line))).toEqual([]);
+		expect(
+			productNode.output
+				.join("")
+				.split("\n")
+				.filter((line) => /\b(ERROR|FATAL)\b/.test(line)),
+		).toEqual([]);
 		await waitFor(async () => (await ready()).body.checks["service:product"] === "down", "readiness naming service:product", 20_000);
 		const products = await fetch(`${cluster.apiUrl}/products`);
 		expect(products.status).toBe(503);
@@ -180,7 +188,12 @@ describe("README: as several nodes", () => {
 		for (const node of nodes) await cluster.stop(node.name);
 		for (const node of nodes) {
 			expect({ node: node.name, exitCode: node.process.exitCode }).toEqual({ node: node.name, exitCode: 0 });
-			expect(node.output.join("").split("\n").filter((line) => /\b(ERROR|FATAL)\b/.test(line))).toEqual([]);
+			expect(
+				node.output
+					.join("")
+					.split("\n")
+					.filter((line) => /\b(ERROR|FATAL)\b/.test(line)),
+			).toEqual([]);
 		}
 	}, 60_000);
 
@@ -195,11 +208,17 @@ describe("README: as several nodes", () => {
 		});
 		await waitFor(() => node.process.exitCode !== null, "the node to give up", 30_000);
 		expect(node.process.exitCode).toBe(1);
-		const said = node.output.join("").trim().split("\n").filter((line) => !/\bINFO\b/.test(line));
+		const said = node.output
+			.join("")
+			.trim()
+			.split("\n")
+			.filter((line) => !/\bINFO\b/.test(line));
 		// Moleculer's own line, then the process's: each the one sentence, no stack.
 		expect(said).toEqual([
 			expect.stringMatching(/ERROR BROKER: Unable to start all services\. \[StartupError: MongoDB at .* did not answer within 3 s/),
-			expect.stringMatching(new RegExp(`^MongoDB at ${mongoUrl.replace(/[./]/g, "\\$&")} did not answer within 3 s \\(.*\\); start it, or fix MONGO_URL$`)),
+			expect.stringMatching(
+				new RegExp(`^MongoDB at ${mongoUrl.replace(/[./]/g, "\\$&")} did not answer within 3 s \\(.*\\); start it, or fix MONGO_URL$`),
+			),
 		]);
 	}, 60_000);
 });

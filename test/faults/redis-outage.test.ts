@@ -101,7 +101,12 @@ describe("a Redis outage", () => {
 		});
 
 		const stored = async (path: string) =>
-			(await db.query<{ count: string }>("SELECT count(*) FROM logs.access_logs WHERE path = :path", { replacements: { path }, type: QueryTypes.SELECT }))[0].count;
+			(
+				await db.query<{ count: string }>("SELECT count(*) FROM logs.access_logs WHERE path = :path", {
+					replacements: { path },
+					type: QueryTypes.SELECT,
+				})
+			)[0].count;
 
 		it("keeps every access log recorded before, during and after the outage, and its readiness says so", async () => {
 			await broker.call("logs.record", entry("/before"));
@@ -116,7 +121,10 @@ describe("a Redis outage", () => {
 			await new Promise((resolve) => setTimeout(resolve, 500));
 
 			await redis.outage.end();
-			await waitFor(async () => (await broker.call<{ checks: Record<string, string> }, object>("logs.health", {})).checks.redis === "up", "logs' Redis up again");
+			await waitFor(
+				async () => (await broker.call<{ checks: Record<string, string> }, object>("logs.health", {})).checks.redis === "up",
+				"logs' Redis up again",
+			);
 			await broker.call("logs.record", entry("/after"));
 			await waitFor(async () => (await stored("/after")) === "1", "the entry after the outage flushed");
 			expect(await stored("/before")).toBe("1");

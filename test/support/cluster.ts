@@ -18,7 +18,6 @@ export { freePort };
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-
 export interface ClusterNode {
 	name: string;
 	services: string;

@@ -247,7 +247,24 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
 	const launch = async () => {
 		await run(
 			"redis-server",
-			["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile", pidFile, "--dir", dir, "--logfile", join(dir, "redis.log")],
+			[
+				"--port",
+				String(port),
+				"--bind",
+				"127.0.0.1",
+				"--save",
+				"",
+				"--appendonly",
+				"no",
+				"--daemonize",
+				"yes",
+				"--pidfile",
+				pidFile,
+				"--dir",
+				dir,
+				"--logfile",
+				join(dir, "redis.log"),
+			],
 			{ timeout: 30_000 },
 		);
 		const deadline = Date.now() + 20_000;
@@ -295,4 +312,3 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
 		outage: { begin: kill, end: launch },
 	};
 }
-

@@ -24,7 +24,10 @@ describe("test environment", () => {
 
 	it("drop() deletes the namespace's cacher keys and streams, and no other namespace's", async () => {
 		const broker = await startBroker(env, [
-			{ name: "echo", actions: { say: { cache: true, params: { text: "string" }, handler: (ctx: { params: { text: string } }) => ctx.params.text } } } as ServiceSchema,
+			{
+				name: "echo",
+				actions: { say: { cache: true, params: { text: "string" }, handler: (ctx: { params: { text: string } }) => ctx.params.text } },
+			} as ServiceSchema,
 		]);
 		try {
 			// The cacher calls through until its connection is up, and stores the result after answering.
@@ -41,7 +44,9 @@ describe("test environment", () => {
 		await redis.set(`${other.namespace}-cache-echo.say:keep`, "1");
 
 		const before = await keysOf(env.namespace);
-		expect(before).toEqual(expect.arrayContaining([`${env.namespace}:logs:access`, expect.stringMatching(new RegExp(`^${env.namespace}-cache-.*echo\\.say`))]));
+		expect(before).toEqual(
+			expect.arrayContaining([`${env.namespace}:logs:access`, expect.stringMatching(new RegExp(`^${env.namespace}-cache-.*echo\\.say`))]),
+		);
 
 		await env.drop();
 		expect(await keysOf(env.namespace)).toEqual([]);

@@ -104,7 +104,11 @@ export async function deleteRedisKeys(redisUrl: string, namespace: string): Prom
 }
 
 /** Starts an in-process broker (no transporter) with the given services on the environment. */
-export async function startBroker(env: TestEnvironment, services: ServiceSchema<ServiceSettingSchema, never>[], extraEnv: Record<string, string> = {}): Promise<ServiceBroker> {
+export async function startBroker(
+	env: TestEnvironment,
+	services: ServiceSchema<ServiceSettingSchema, never>[],
+	extraEnv: Record<string, string> = {},
+): Promise<ServiceBroker> {
 	env.apply(extraEnv);
 	const broker = new ServiceBroker({ ...createBrokerOptions(loadConfig()), logger: false });
 	for (const schema of services) broker.createService(schema as ServiceSchema);

@@ -12,7 +12,8 @@ export function LiveFeed({ notifications, status }: { notifications: readonly Fe
 	return (
 		<Box flexDirection="column">
 			<Text>
-				Notifications: <Text color={status.state === "connected" ? "green" : status.state === "connecting" ? "yellow" : "red"}>{statusText(status)}</Text>
+				Notifications:{" "}
+				<Text color={status.state === "connected" ? "green" : status.state === "connecting" ? "yellow" : "red"}>{statusText(status)}</Text>
 			</Text>
 			{notifications.length === 0 ? <Text dimColor>Waiting for notifications...</Text> : null}
 			{notifications.slice(0, SHOWN).map((n) => (

@@ -59,7 +59,7 @@ export function LoginScreen({ login, onLoggedIn }: LoginScreenProps) {
 					/>
 				))}
 			</Box>
-			{form.submitting ? <Text color="yellow">Logging in...</Text> : <Text dimColor>Enter: next/log in  Tab, Shift+Tab: move  Ctrl+C: quit</Text>}
+			{form.submitting ? <Text color="yellow">Logging in...</Text> : <Text dimColor>Enter: next/log in Tab, Shift+Tab: move Ctrl+C: quit</Text>}
 			{form.error ? <Text color="red">{form.error}</Text> : null}
 		</Box>
 	);

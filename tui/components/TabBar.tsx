@@ -13,7 +13,7 @@ export function TabBar({ tabs, active }: { tabs: readonly Tab[]; active: string 
 					{` ${tab.key} ${tab.label} `}
 				</Text>
 			))}
-			<Text dimColor>r: refresh  q: quit</Text>
+			<Text dimColor>r: refresh q: quit</Text>
 		</Box>
 	);
 }

@@ -90,7 +90,14 @@ export function editKeys(before: string, after: string): { keys: Key[]; fromEnd:
 
 export function reduceLoginForm(form: LoginForm, action: LoginFormAction): LoginForm {
 	if (action.type === "failed") {
-		return { ...form, submitting: false, password: "", field: "password", error: action.error, resets: { ...form.resets, password: form.resets.password + 1 } };
+		return {
+			...form,
+			submitting: false,
+			password: "",
+			field: "password",
+			error: action.error,
+			resets: { ...form.resets, password: form.resets.password + 1 },
+		};
 	}
 	if (form.submitting) return form;
 	const next = applyKeys(form, action.keys, action.from);

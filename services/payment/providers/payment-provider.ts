@@ -11,9 +11,7 @@ export interface ChargeRequest {
 	idempotencyKey: string;
 }
 
-export type ChargeResult =
-	| { status: "succeeded"; providerReference: string }
-	| { status: "failed"; providerReference: string; failureCode: string };
+export type ChargeResult = { status: "succeeded"; providerReference: string } | { status: "failed"; providerReference: string; failureCode: string };
 
 /** The provider did not answer in time: the outcome is unknown (the payment stays `pending`). */
 export class ProviderTimeoutError extends Error {
