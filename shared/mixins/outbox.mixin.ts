@@ -4,7 +4,7 @@ import { loadConfig } from "../config.js";
 import { registerHealthProbe } from "../health.js";
 import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
 import type { Publishes } from "../messaging/topology.js";
-import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
+import { sqlMigration, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
  * Transactional outbox: a fact ("order created", "payment settled") is written
@@ -20,25 +20,20 @@ import { runSql, type Migration, type PostgresThis } from "./postgres.mixin.js";
  * shared/messaging/topology.ts.
  */
 export function outboxMigration(schema: string): Migration {
-	return {
-		name: "create-outbox",
-		async up({ context }) {
-			await runSql(context, [
-				`CREATE TABLE "${schema}".outbox (
-					id bigserial PRIMARY KEY,
-					channel text NOT NULL,
-					payload jsonb NOT NULL,
-					created_at timestamptz NOT NULL DEFAULT now(),
-					published_at timestamptz,
-					attempts integer NOT NULL DEFAULT 0
-				)`,
-				`CREATE INDEX outbox_unpublished_idx ON "${schema}".outbox (id) WHERE published_at IS NULL`,
-			]);
-		},
-		async down({ context }) {
-			await runSql(context, [`DROP TABLE "${schema}".outbox`]);
-		},
-	};
+	return sqlMigration("create-outbox", {
+		up: [
+			`CREATE TABLE "${schema}".outbox (
+				id bigserial PRIMARY KEY,
+				channel text NOT NULL,
+				payload jsonb NOT NULL,
+				created_at timestamptz NOT NULL DEFAULT now(),
+				published_at timestamptz,
+				attempts integer NOT NULL DEFAULT 0
+			)`,
+			`CREATE INDEX outbox_unpublished_idx ON "${schema}".outbox (id) WHERE published_at IS NULL`,
+		],
+		down: [`DROP TABLE "${schema}".outbox`],
+	});
 }
 
 export interface OutboxThis {

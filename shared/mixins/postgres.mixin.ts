@@ -98,6 +98,15 @@ export async function runSql({ sequelize, transaction }: MigrationContext, state
 	for (const sql of statements) await sequelize.query(sql, { transaction });
 }
 
+/** A migration that is SQL only: its statements run in order, in the migration transaction. */
+export function sqlMigration(name: string, { up, down }: { up: string[]; down: string[] }): Migration {
+	return {
+		name,
+		up: ({ context }) => runSql(context, up),
+		down: ({ context }) => runSql(context, down),
+	};
+}
+
 /** umzug's record of applied migrations, kept in the migration transaction. */
 class TransactionalStorage implements UmzugStorage<MigrationContext> {
 	private readonly table: string;

@@ -1,4 +1,4 @@
-import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js";
+import { sqlMigration } from "../../../shared/mixins/postgres.mixin.js";
 
 /**
  * A reservation is confirmed once the order service is known to have stored
@@ -7,16 +7,11 @@ import { runSql, type Migration } from "../../../shared/mixins/postgres.mixin.js
  * Reservations made before this migration belong to recorded orders or were
  * released: they count as confirmed.
  */
-export const reservationConfirmation: Migration = {
-	name: "0002-reservation-confirmation",
-	async up({ context }) {
-		await runSql(context, [
-			`ALTER TABLE inventory.reservations ADD COLUMN confirmed_at timestamptz`,
-			`UPDATE inventory.reservations SET confirmed_at = created_at`,
-			`CREATE INDEX reservations_unconfirmed_idx ON inventory.reservations (created_at) WHERE status = 'reserved' AND confirmed_at IS NULL`,
-		]);
-	},
-	async down({ context }) {
-		await runSql(context, [`ALTER TABLE inventory.reservations DROP COLUMN confirmed_at`]);
-	},
-};
+export const reservationConfirmation = sqlMigration("0002-reservation-confirmation", {
+	up: [
+		`ALTER TABLE inventory.reservations ADD COLUMN confirmed_at timestamptz`,
+		`UPDATE inventory.reservations SET confirmed_at = created_at`,
+		`CREATE INDEX reservations_unconfirmed_idx ON inventory.reservations (created_at) WHERE status = 'reserved' AND confirmed_at IS NULL`,
+	],
+	down: [`ALTER TABLE inventory.reservations DROP COLUMN confirmed_at`],
+});
