@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { ServiceBroker, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { createBrokerOptions } from "./moleculer.config.js";
 import { ConfigError, loadConfig, type AppConfig, type ServiceName } from "./shared/config.js";
-import type { PublicUser } from "./shared/contracts.js";
+import { callAction } from "./shared/call-action.js";
+import { AuthActions } from "./shared/contracts.js";
 import { startJongodb } from "./shared/embedded/jongodb.js";
 import { startEmbeddedPostgres } from "./shared/embedded/postgres.js";
 import { seedDemoCatalog } from "./shared/seed/demo-catalog.js";
@@ -66,7 +67,7 @@ async function seedEmbedded(broker: ServiceBroker, config: AppConfig): Promise<s
 	if (!config.services.includes("auth")) return [];
 	const email = config.adminEmail ?? "admin@shop.local";
 	const password = config.adminPassword ?? randomBytes(12).toString("base64url");
-	const { created, user } = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", { email, password });
+	const { created, user } = await callAction(broker, AuthActions.ensureAdmin, { email, password });
 	const lines = [created ? `Admin:      ${email} / ${password}` : `Admin:      ${email} (exists; its password was printed when it was created)`];
 	if (config.services.includes("product")) {
 		const count = await seedDemoCatalog(broker, { id: user.id, email: user.email, role: user.role });

@@ -25,10 +25,6 @@ import type { HealthReport } from "../shared/health.js";
 
 export const DEFAULT_API_URL = "http://localhost:3000/api";
 
-/** What POST /api/products takes; the fields with defaults may be left out. */
-export type NewProduct = Omit<CreateProductParams, "description" | "currency" | "stock" | "active"> &
-	Partial<Pick<CreateProductParams, "description" | "currency" | "stock" | "active">>;
-
 /** GET /api/health/ready: the gateway's checks, and whether all of them are up. */
 export interface ReadinessReport extends HealthReport {
 	status: "ok" | "unavailable";
@@ -93,7 +89,7 @@ export class ApiClient {
 		return this.request<ProductPage>("GET", "/products", { query: { ...query } });
 	}
 
-	createProduct(product: NewProduct): Promise<Product> {
+	createProduct(product: CreateProductParams): Promise<Product> {
 		return this.request<Product>("POST", "/products", { body: product });
 	}
 

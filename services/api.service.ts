@@ -3,7 +3,17 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { loadConfig, type AppConfig } from "../shared/config.js";
-import type { AccessLogEntry, AuthUser, RequestMeta } from "../shared/contracts.js";
+import { callAction } from "../shared/call-action.js";
+import {
+	AuthActions,
+	LogsActions,
+	OrderActions,
+	PaymentActions,
+	ProductActions,
+	type AuthUser,
+	type CallParamsOf,
+	type RequestMeta,
+} from "../shared/contracts.js";
 import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js";
 import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
@@ -81,9 +91,9 @@ const isJson = (req: IncomingMessage) => (req.headers["content-type"] ?? "").spl
  * paths; the services know none.
  */
 const CREATED_LOCATIONS: Record<string, (created: { id?: string }) => string> = {
-	"product.create": (product) => `/products/${product.id}`,
-	"order.create": (order) => `/orders/${order.id}`,
-	"auth.register": () => "/auth/me",
+	[ProductActions.create.name]: (product) => `/products/${product.id}`,
+	[OrderActions.create.name]: (order) => `/orders/${order.id}`,
+	[AuthActions.register.name]: () => "/auth/me",
 };
 
 const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
@@ -128,23 +138,23 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				// Every route a client can call. Who may call it is declared on the
 				// action (`permissions`) and checked where the action runs.
 				aliases: {
-					"POST auth/register": "auth.register",
-					"POST auth/login": "auth.login",
-					"POST auth/refresh": "auth.refresh",
-					"POST auth/logout": "auth.logout",
-					"GET auth/me": "auth.me",
+					"POST auth/register": AuthActions.register.name,
+					"POST auth/login": AuthActions.login.name,
+					"POST auth/refresh": AuthActions.refresh.name,
+					"POST auth/logout": AuthActions.logout.name,
+					"GET auth/me": AuthActions.me.name,
 
-					"GET products": "product.list",
-					"GET products/:id": "product.get",
-					"POST products": "product.create",
+					"GET products": ProductActions.list.name,
+					"GET products/:id": ProductActions.get.name,
+					"POST products": ProductActions.create.name,
 
-					"GET orders": "order.list",
-					"GET orders/:id": "order.get",
-					"POST orders": "order.create",
+					"GET orders": OrderActions.list.name,
+					"GET orders/:id": OrderActions.get.name,
+					"POST orders": OrderActions.create.name,
 
-					"GET payments": "payment.list",
+					"GET payments": PaymentActions.list.name,
 
-					"GET logs": "logs.list",
+					"GET logs": LogsActions.list.name,
 				},
 				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage) {
 					// An unparsed body is no params: without this, a form or text body
@@ -238,7 +248,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 			// Bounded like the column it goes to, so a long URL still leaves a log entry.
 			const path = (req.url ?? "").split("?")[0].slice(0, 2048);
 			res.once("finish", () => {
-				const entry: AccessLogEntry = {
+				const entry: CallParamsOf<typeof LogsActions.record> = {
 					requestId: req.$ctx?.requestID ?? String(res.getHeader("X-Request-ID") ?? "none"),
 					method: req.method ?? "GET",
 					path,
@@ -252,7 +262,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				// calling an unknown action makes Moleculer warn on every request.
 				if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("logs"))
 					return this.logger.debug("Access log not recorded: no logs node yet");
-				this.broker.call("logs.record", entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
+				callAction(this.broker, LogsActions.record, entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
 			});
 		},
 	},

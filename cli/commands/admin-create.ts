@@ -4,7 +4,8 @@ import type { Command } from "commander";
 import { ServiceBroker } from "moleculer";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { loadConfig } from "../../shared/config.js";
-import type { PublicUser } from "../../shared/contracts.js";
+import { callAction } from "../../shared/call-action.js";
+import { AuthActions } from "../../shared/contracts.js";
 import { adminEmailOption, adminPasswordOption, CliError, positiveInteger, type CliIO } from "../common.js";
 
 interface AdminCreateOptions {
@@ -59,14 +60,12 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 						),
 				);
 				const params = { email, password, ...(opts.name ? { name: opts.name } : {}) };
-				const { created, user } = await broker
-					.call<{ created: boolean; user: PublicUser }, typeof params>("auth.ensureAdmin", params)
-					.catch((err: { type?: string }) => {
-						// auth refuses to turn a shopper's account into an admin.
-						if (err.type === "EMAIL_TAKEN")
-							throw new CliError("NOT_AN_ADMIN", `${email} already has an account with the role customer; it was not made an admin`);
-						throw err;
-					});
+				const { created, user } = await callAction(broker, AuthActions.ensureAdmin, params).catch((err: { type?: string }) => {
+					// auth refuses to turn a shopper's account into an admin.
+					if (err.type === "EMAIL_TAKEN")
+						throw new CliError("NOT_AN_ADMIN", `${email} already has an account with the role customer; it was not made an admin`);
+					throw err;
+				});
 				io.out(created ? `Created admin ${user.email} (${user.id}).` : `The admin ${user.email} already exists; nothing changed.`);
 			} finally {
 				await within(10_000, broker.stop(), () => new CliError("STOP_TIMEOUT", "the broker did not stop within 10 s"));

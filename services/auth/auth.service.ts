@@ -2,7 +2,18 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
 import { loadConfig, type AppConfig } from "../../shared/config.js";
-import type { AuthTokens, EnsureAdminParams, LoginParams, PublicUser, RefreshParams, RegisterParams, RequestMeta, Role } from "../../shared/contracts.js";
+import {
+	AuthActions,
+	type AuthTokens,
+	type LoginParams,
+	type ParamsOf,
+	type PublicUser,
+	type RefreshParams,
+	type RegisterParams,
+	type RequestMeta,
+	type ResultOf,
+	type Role,
+} from "../../shared/contracts.js";
 import { ConflictError, NotFoundError, UnauthorizedError } from "../../shared/errors.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { signAccessToken } from "../../shared/tokens.js";
@@ -21,11 +32,6 @@ type AuthThis = Service &
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
-const credentials = {
-	email: { type: "email", normalize: true, max: 254 },
-	password: { type: "string", min: 8, max: 128 },
-} as const;
-
 const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 	name: "auth",
 
@@ -33,7 +39,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 
 	actions: {
 		register: {
-			params: { $$strict: "remove", ...credentials, name: { type: "string", trim: true, min: 1, max: 100 } },
+			params: AuthActions.register.params,
 			async handler(this: AuthThis, ctx: Context<RegisterParams>): Promise<AuthTokens> {
 				const { email, password, name } = ctx.params;
 				if (await this.users.findByEmail(email)) throw new ConflictError("EMAIL_TAKEN", "An account with this email already exists");
@@ -50,7 +56,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 		},
 
 		login: {
-			params: { $$strict: "remove", email: credentials.email, password: { type: "string", min: 1, max: 128 } },
+			params: AuthActions.login.params,
 			async handler(this: AuthThis, ctx: Context<LoginParams>): Promise<AuthTokens> {
 				const user = await this.users.findByEmail(ctx.params.email);
 				const valid = await verifyPassword(ctx.params.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
@@ -60,7 +66,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 		},
 
 		refresh: {
-			params: { $$strict: "remove", refreshToken: { type: "string", min: 20, max: 200 } },
+			params: AuthActions.refresh.params,
 			async handler(this: AuthThis, ctx: Context<RefreshParams>): Promise<AuthTokens> {
 				const session = await this.sessions.findLive(hashToken(ctx.params.refreshToken));
 				const user = session && (await this.users.findById(session.userId));
@@ -72,8 +78,8 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 		},
 
 		logout: {
-			params: { $$strict: "remove", refreshToken: { type: "string", min: 20, max: 200 } },
-			async handler(this: AuthThis, ctx: Context<RefreshParams>): Promise<{ loggedOut: true }> {
+			params: AuthActions.logout.params,
+			async handler(this: AuthThis, ctx: Context<RefreshParams>): Promise<ResultOf<typeof AuthActions.logout>> {
 				await this.sessions.revokeByTokenHash(hashToken(ctx.params.refreshToken));
 				return { loggedOut: true };
 			},
@@ -81,7 +87,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 
 		me: {
 			permissions: ["authenticated"],
-			params: {},
+			params: AuthActions.me.params,
 			async handler(this: AuthThis, ctx: Context<unknown, RequestMeta>): Promise<PublicUser> {
 				const user = await this.users.findById(ctx.meta.user!.id);
 				if (!user) throw new NotFoundError("USER_NOT_FOUND", "The account no longer exists");
@@ -89,11 +95,10 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 			},
 		},
 
-		/** Internal (start-up seeding and the CLI): creates the admin unless the email exists. */
 		ensureAdmin: {
 			visibility: "public",
-			params: { ...credentials, name: { type: "string", min: 1, max: 100, default: "Administrator" } },
-			async handler(this: AuthThis, ctx: Context<Required<EnsureAdminParams>>): Promise<{ created: boolean; user: PublicUser }> {
+			params: AuthActions.ensureAdmin.params,
+			async handler(this: AuthThis, ctx: Context<ParamsOf<typeof AuthActions.ensureAdmin>>): Promise<ResultOf<typeof AuthActions.ensureAdmin>> {
 				const existing = await this.users.findByEmail(ctx.params.email);
 				// Never promotes a shopper's account behind its owner's back.
 				if (existing && existing.role !== "admin") throw new ConflictError("EMAIL_TAKEN", "This email belongs to a customer account, not an admin");

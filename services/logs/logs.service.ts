@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { loadConfig } from "../../shared/config.js";
-import type { AccessLogEntry, ListLogsParams } from "../../shared/contracts.js";
+import { LogsActions, type AccessLogEntry, type ListLogsParams, type RecordAccessLogParams, type ResultOf } from "../../shared/contracts.js";
 import { registerHealthProbe } from "../../shared/health.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
@@ -37,22 +37,10 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	},
 
 	actions: {
-		/** Internal: the gateway hands every request's access log here. */
 		record: {
 			visibility: "public",
-			params: {
-				requestId: { type: "string", max: 128 },
-				method: { type: "string", max: 16 },
-				path: { type: "string", max: 2048 },
-				status: { type: "number", integer: true, min: 100, max: 599 },
-				// Shaped like the columns they go to: an entry PostgreSQL would refuse
-				// would fail its whole batch on every flush, and no log would leave Redis.
-				durationMs: { type: "number", min: 0, max: 2_147_483_647 },
-				userId: { type: "uuid", nullable: true, optional: true },
-				ip: { type: "string", nullable: true, optional: true, max: 64 },
-				at: { type: "date", convert: true },
-			},
-			async handler(this: LogsThis, ctx: Context<Omit<AccessLogEntry, "at"> & { at: Date }>): Promise<void> {
+			params: LogsActions.record.params,
+			async handler(this: LogsThis, ctx: Context<RecordAccessLogParams>): Promise<void> {
 				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
 				const entry: AccessLogEntry = {
 					requestId,
@@ -76,27 +64,17 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 
 		list: {
 			permissions: ["admin"],
-			params: {
-				$$strict: "remove",
-				method: { type: "string", optional: true, uppercase: true, max: 16 },
-				path: { type: "string", optional: true, max: 2048 },
-				status: { type: "number", integer: true, optional: true, convert: true, min: 100, max: 599 },
-				userId: { type: "uuid", optional: true },
-				requestId: { type: "string", optional: true, max: 128 },
-				since: { type: "date", optional: true, convert: true },
-				limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true },
-			},
-			async handler(this: LogsThis, ctx: Context<ListLogsParams>): Promise<{ items: AccessLogEntry[] }> {
+			params: LogsActions.list.params,
+			async handler(this: LogsThis, ctx: Context<ListLogsParams>): Promise<ResultOf<typeof LogsActions.list>> {
 				const { method, path, status, userId, requestId, since, limit } = ctx.params;
 				return { items: await this.accessLogs.list({ method, path, status, userId, requestId, since }, limit) };
 			},
 		},
 
-		/** Internal (ops, tests): moves everything buffered to the database now. */
 		flush: {
 			visibility: "public",
-			params: {},
-			async handler(this: LogsThis): Promise<{ flushed: number }> {
+			params: LogsActions.flush.params,
+			async handler(this: LogsThis): Promise<ResultOf<typeof LogsActions.flush>> {
 				return { flushed: await this.flush() };
 			},
 		},

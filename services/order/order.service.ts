@@ -5,27 +5,32 @@ import {
 	ChannelConsumers,
 	Channels,
 	Events,
+	MAX_UNITS_PER_LINE,
+	OrderActions,
+	pageOf,
+	ProductActions,
+	type CreateOrderParams,
 	type Order,
 	type OrderCreatedMessage,
 	type OrderLine,
 	type OrderPage,
 	type OrderStatus,
 	type OrderStatusEvent,
-	type PlacedOrdersParams,
-	type CreateOrderParams,
 	type PageParams,
+	type ParamsOf,
+	type PaymentInstruction,
 	type PaymentSettledMessage,
-	type Product,
 	type RequestMeta,
-	type ReserveStockParams,
 	type StockLine,
 } from "../../shared/contracts.js";
+import { announceCommitted } from "../../shared/announce-committed.js";
+import { callAction } from "../../shared/call-action.js";
 import { withBackoff } from "../../shared/channel-retry.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../shared/errors.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { fieldsError } from "../../shared/validation.js";
-import { createPaymentProviders, PAYMENT_PROVIDER_NAMES } from "../payment/providers/index.js";
+import { createPaymentProviders } from "../payment/providers/index.js";
 import type { PaymentProvider } from "../payment/providers/payment-provider.js";
 import { migrations } from "./migrations/index.js";
 import { OrderRepository, type StoredOrder } from "./order.repository.js";
@@ -40,14 +45,11 @@ type OrderThis = Service &
 		paymentProviders: Map<string, PaymentProvider>;
 		priceLines(ctx: OrderContext, lines: { productId: string; quantity: number }[]): Promise<{ currency: string; items: OrderLine[] }>;
 		replayIdempotent(ctx: OrderContext, existing: StoredOrder, requestHash: string): Order;
-		checkPaymentToken(payment: CreateOrderParams["payment"]): void;
+		checkPaymentToken(payment: PaymentInstruction): void;
 		reserveStock(ctx: OrderContext, orderId: string, lines: StockLine[]): Promise<void>;
 		releaseStock(orderId: string): Promise<void>;
 		announceStatus(order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null): Promise<void>;
 	};
-
-/** What product.reserve accepts for one line, once duplicate lines are merged. */
-const MAX_UNITS_PER_LINE = 1000;
 
 /** What PostgreSQL's uuid type reads; anything else is an id no order has. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -88,7 +90,7 @@ function mergeLines(items: CreateOrderParams["items"]): StockLine[] {
  * were stored before lines kept their order, so a replay of an older order's
  * request, or the same lines in another order, still finds its order.
  */
-function hashRequest(linesByProduct: StockLine[], payment: CreateOrderParams["payment"]): string {
+function hashRequest(linesByProduct: StockLine[], payment: PaymentInstruction): string {
 	return createHash("sha256")
 		.update(JSON.stringify({ lines: linesByProduct, payment }))
 		.digest("hex");
@@ -106,31 +108,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	actions: {
 		create: {
 			permissions: ["authenticated"],
-			params: {
-				$$strict: "remove",
-				items: {
-					type: "array",
-					min: 1,
-					max: 50,
-					items: {
-						type: "object",
-						strict: "remove",
-						props: {
-							productId: { type: "string", min: 1, max: 64 },
-							quantity: { type: "number", integer: true, min: 1, max: MAX_UNITS_PER_LINE },
-						},
-					},
-				},
-				payment: {
-					type: "object",
-					strict: "remove",
-					default: { provider: "simulated", token: "tok_visa" },
-					props: {
-						provider: { type: "enum", values: [...PAYMENT_PROVIDER_NAMES] },
-						token: { type: "string", min: 1, max: 100, default: "tok_visa" },
-					},
-				},
-			},
+			params: OrderActions.create.params,
 			async handler(this: OrderThis, ctx: OrderContext<CreateOrderParams>): Promise<Order> {
 				const user = ctx.meta.user!;
 				const idempotencyKey = ctx.meta.idempotencyKey ?? null;
@@ -198,27 +176,20 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		list: {
 			permissions: ["authenticated"],
-			params: {
-				$$strict: "remove",
-				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
-				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
-			},
+			params: OrderActions.list.params,
 			async handler(this: OrderThis, ctx: OrderContext<PageParams>): Promise<OrderPage> {
 				const { page, pageSize } = ctx.params;
 				// Shoppers see their own orders; admins see everyone's.
 				const owner = ctx.meta.user!.role === "admin" ? null : ctx.meta.user!.id;
 				const { items, total } = await this.orders.list(owner, pageSize, (page - 1) * pageSize);
-				return { items, page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
+				return pageOf(items, total, ctx.params);
 			},
 		},
 
 		get: {
 			permissions: ["authenticated"],
-			// Any string: an id that is not a UUID is an order that does not exist
-			// (404, as for GET /products/:id), and never reaches PostgreSQL,
-			// which would refuse it as a uuid.
-			params: { id: { type: "string" } },
-			async handler(this: OrderThis, ctx: OrderContext<{ id: string }>): Promise<Order> {
+			params: OrderActions.get.params,
+			async handler(this: OrderThis, ctx: OrderContext<ParamsOf<typeof OrderActions.get>>): Promise<Order> {
 				const order = UUID.test(ctx.params.id) ? await this.orders.findById(ctx.params.id) : null;
 				const user = ctx.meta.user!;
 				// Someone else's order answers exactly like a missing one.
@@ -229,11 +200,10 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 			},
 		},
 
-		/** Internal: which of these orders are recorded (the product service's reservation sweep). */
 		placed: {
 			visibility: "public",
-			params: { orderIds: { type: "array", items: "uuid", min: 1, max: 100 } },
-			async handler(this: OrderThis, ctx: OrderContext<PlacedOrdersParams>): Promise<string[]> {
+			params: OrderActions.placed.params,
+			async handler(this: OrderThis, ctx: OrderContext<ParamsOf<typeof OrderActions.placed>>): Promise<string[]> {
 				return this.orders.existingIds(ctx.params.orderIds);
 			},
 		},
@@ -256,7 +226,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				if (order.status !== "pending_payment") return;
 				// Stock goes back before the order moves, so a crash in between
 				// is retried by redelivery (release is idempotent).
-				if (to === "payment_failed") await this.broker.call("product.release", { orderId: order.id });
+				if (to === "payment_failed") await callAction(this.broker, ProductActions.release, { orderId: order.id });
 				const moved = await this.withTransaction((transaction) =>
 					this.orders.transition(
 						order.id,
@@ -273,7 +243,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 	methods: {
 		async priceLines(this: OrderThis, ctx: OrderContext, lines: { productId: string; quantity: number }[]) {
-			const products = await ctx.call<Product[], { ids: string[] }>("product.getMany", { ids: lines.map((l) => l.productId) });
+			const products = await callAction(ctx, ProductActions.getMany, { ids: lines.map((l) => l.productId) });
 			const byId = new Map(products.map((p) => [p.id, p]));
 			const missing = lines.filter((l) => !byId.has(l.productId)).map((l) => l.productId);
 			if (missing.length) throw new NotFoundError("PRODUCT_NOT_FOUND", `Unknown product: ${missing.join(", ")}`, { productIds: missing });
@@ -290,7 +260,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 		},
 
 		/** Refused before anything is reserved, instead of failing at payment. */
-		checkPaymentToken(this: OrderThis, { provider, token }: CreateOrderParams["payment"]) {
+		checkPaymentToken(this: OrderThis, { provider, token }: PaymentInstruction) {
 			if (!this.paymentProviders.get(provider)?.accepts(token)) {
 				throw new UnprocessableError("PAYMENT_TOKEN_INVALID", `The 'payment.token' field is not a token the ${provider} provider accepts`, {
 					field: "payment.token",
@@ -301,7 +271,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		async reserveStock(this: OrderThis, ctx: OrderContext, orderId: string, lines: StockLine[]) {
 			try {
-				await ctx.call<unknown, ReserveStockParams>("product.reserve", { orderId, lines });
+				await callAction(ctx, ProductActions.reserve, { orderId, lines });
 			} catch (err) {
 				// A 4xx (out of stock, bad line) reserved nothing; anything else
 				// (a timeout, a lost reply) may have reserved: give it back.
@@ -312,7 +282,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		/** Compensation: never hides the error that made it necessary. */
 		async releaseStock(this: OrderThis, orderId: string) {
-			await this.broker.call("product.release", { orderId }).catch((err: Error) => {
+			await callAction(this.broker, ProductActions.release, { orderId }).catch((err: Error) => {
 				this.logger.error(`Stock of order ${orderId} could not be released now; the product service's reservation sweep releases it:`, err.message);
 			});
 		},
@@ -325,20 +295,17 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 			return publicOrder(existing);
 		},
 
-		// The status change is committed before this runs: a failure to announce
-		// it is logged, never reported as a failed order (as in the product service).
+		// After the commit: a failed announcement never fails the order.
 		async announceStatus(this: OrderThis, order: { id: string; userId: string }, status: OrderStatus, previousStatus: OrderStatus | null) {
-			try {
-				await this.broker.emit<OrderStatusEvent>(Events.orderStatus, {
+			await announceCommitted(this.logger, `Order ${order.id} is ${status}`, () =>
+				this.broker.emit<OrderStatusEvent>(Events.orderStatus, {
 					orderId: order.id,
 					userId: order.userId,
 					status,
 					previousStatus,
 					at: new Date().toISOString(),
-				});
-			} catch (err) {
-				this.logger.error(`Order ${order.id} is ${status} but the announcement failed:`, (err as Error).message);
-			}
+				}),
+			);
 		},
 	},
 

@@ -4,6 +4,8 @@ import {
 	ChannelConsumers,
 	Channels,
 	Events,
+	pageOf,
+	PaymentActions,
 	type ListPaymentsParams,
 	type OrderCreatedMessage,
 	type Payment,
@@ -12,6 +14,7 @@ import {
 	type PaymentStatusEvent,
 	type RequestMeta,
 } from "../../shared/contracts.js";
+import { announceCommitted } from "../../shared/announce-committed.js";
 import { withBackoff } from "../../shared/channel-retry.js";
 import { OutboxMixin, type OutboxThis } from "../../shared/mixins/outbox.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
@@ -26,6 +29,9 @@ type PaymentThis = Service &
 		providers: Map<string, PaymentProvider>;
 		payments: PaymentRepository;
 		chargeForOrder(message: OrderCreatedMessage): Promise<void>;
+		openPayment(message: OrderCreatedMessage): Promise<Payment>;
+		askProvider(payment: Payment, token: string): Promise<PaymentOutcome>;
+		settle(payment: Payment, outcome: PaymentOutcome): Promise<Payment | null>;
 		announce(payment: Payment): Promise<void>;
 	};
 
@@ -40,19 +46,14 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	actions: {
 		list: {
 			permissions: ["authenticated"],
-			params: {
-				$$strict: "remove",
-				orderId: { type: "uuid", optional: true },
-				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
-				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
-			},
+			params: PaymentActions.list.params,
 			async handler(this: PaymentThis, ctx: Context<ListPaymentsParams, RequestMeta>): Promise<PaymentPage> {
 				const user = ctx.meta.user!;
 				const { orderId, page, pageSize } = ctx.params;
 				// Shoppers see their own payments; admins see everyone's.
 				const filter = { userId: user.role === "admin" ? null : user.id, orderId: orderId ?? null };
 				const { items, total } = await this.payments.list(filter, pageSize, (page - 1) * pageSize);
-				return { items, page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
+				return pageOf(items, total, ctx.params);
 			},
 		},
 	},
@@ -70,8 +71,20 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	},
 
 	methods: {
+		/** Charges once per order, whatever the redeliveries: open, ask the provider, settle, announce. */
 		async chargeForOrder(this: PaymentThis, message: OrderCreatedMessage) {
-			const provider = this.providers.get(message.payment.provider);
+			const payment = await this.openPayment(message);
+			// Settled (or waiting for reconciliation) on an earlier delivery.
+			if (payment.status !== "processing") return;
+			const outcome = await this.askProvider(payment, message.payment.token);
+			const settled = await this.settle(payment, outcome);
+			if (!settled) return;
+			this.relayOutbox().catch((err) => this.logger.warn("Outbox relay after payment failed; the timer retries:", (err as Error).message));
+			await this.announce(settled);
+		},
+
+		/** The order's one payment: recorded as `processing` on the first delivery, read back on every one. */
+		async openPayment(this: PaymentThis, message: OrderCreatedMessage): Promise<Payment> {
 			await this.payments.insertProcessing({
 				id: randomUUID(),
 				orderId: message.orderId,
@@ -80,33 +93,30 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 				currency: message.currency,
 				provider: message.payment.provider,
 			});
-			const payment = (await this.payments.findByOrderId(message.orderId))!;
-			// Settled (or waiting for reconciliation) on an earlier delivery.
-			if (payment.status !== "processing") return;
+			return (await this.payments.findByOrderId(message.orderId))!;
+		},
 
-			let outcome: PaymentOutcome;
-			if (!provider) {
-				outcome = { status: "failed", providerReference: null, failureCode: "unknown_provider" };
-			} else {
-				try {
-					const result = await provider.charge({
-						amount: payment.amount,
-						currency: payment.currency,
-						token: message.payment.token,
-						idempotencyKey: payment.orderId,
-					});
-					outcome = {
-						status: result.status,
-						providerReference: result.providerReference,
-						failureCode: result.status === "failed" ? result.failureCode : null,
-					};
-				} catch (err) {
-					if (!(err instanceof ProviderTimeoutError)) throw err;
-					outcome = { status: "pending", providerReference: null, failureCode: null };
-				}
+		/** What the provider says; no answer in time leaves the payment `pending` (its outcome is unknown). */
+		async askProvider(this: PaymentThis, payment: Payment, token: string): Promise<PaymentOutcome> {
+			const provider = this.providers.get(payment.provider);
+			if (!provider) return { status: "failed", providerReference: null, failureCode: "unknown_provider" };
+			try {
+				// The order id as the provider's idempotency key: it charges at most once per order.
+				const result = await provider.charge({ amount: payment.amount, currency: payment.currency, token, idempotencyKey: payment.orderId });
+				return {
+					status: result.status,
+					providerReference: result.providerReference,
+					failureCode: result.status === "failed" ? result.failureCode : null,
+				};
+			} catch (err) {
+				if (!(err instanceof ProviderTimeoutError)) throw err;
+				return { status: "pending", providerReference: null, failureCode: null };
 			}
+		},
 
-			const settled = await this.withTransaction(async (transaction) => {
+		/** Records the outcome and, once final, the settlement fact in the same transaction; null if another delivery settled it first. */
+		async settle(this: PaymentThis, payment: Payment, outcome: PaymentOutcome): Promise<Payment | null> {
+			return this.withTransaction(async (transaction) => {
 				const row = await this.payments.settle(payment.id, outcome, transaction);
 				if (row && (row.status === "succeeded" || row.status === "failed")) {
 					await this.addToOutbox(transaction, Channels.paymentSettled, {
@@ -119,20 +129,20 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 				}
 				return row;
 			});
-			if (!settled) return;
-			this.relayOutbox().catch((err) => this.logger.warn("Outbox relay after payment failed; the timer retries:", (err as Error).message));
-			await this.announce(settled);
 		},
 
+		// After the commit: a failed announcement never fails the payment (nor redelivers the order).
 		async announce(this: PaymentThis, payment: Payment) {
-			await this.broker.emit<PaymentStatusEvent>(Events.paymentStatus, {
-				paymentId: payment.id,
-				orderId: payment.orderId,
-				userId: payment.userId,
-				status: payment.status,
-				failureCode: payment.failureCode,
-				at: new Date().toISOString(),
-			});
+			await announceCommitted(this.logger, `Payment ${payment.id} is ${payment.status}`, () =>
+				this.broker.emit<PaymentStatusEvent>(Events.paymentStatus, {
+					paymentId: payment.id,
+					orderId: payment.orderId,
+					userId: payment.userId,
+					status: payment.status,
+					failureCode: payment.failureCode,
+					at: new Date().toISOString(),
+				}),
+			);
 		},
 	},
 

@@ -1,13 +1,6 @@
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
-import type { StockLine } from "../../shared/contracts.js";
+import type { StockChange, StockLine } from "../../shared/contracts.js";
 import { OutOfStockError, type StockShortage } from "../../shared/errors.js";
-
-export interface StockChange {
-	productId: string;
-	available: number;
-	/** The change made the product unavailable (0 left) or available again. */
-	crossedZero: boolean;
-}
 
 /**
  * Stock levels and reservations in PostgreSQL (schema `inventory`). A

@@ -1,57 +1,51 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { CursorOptions, DbAdapter } from "moleculer-db";
 import {
 	Events,
+	MAX_PRODUCT_ID_LENGTH,
 	OrderActions,
-	type CreateProductParams,
+	pageOf,
+	ProductActions,
 	type ListProductsParams,
+	type ParamsOf,
 	type Product,
 	type ProductAvailabilityEvent,
 	type ProductChangedEvent,
-	type PlacedOrdersParams,
 	type ProductPage,
-	type ReleaseStockParams,
 	type RequestMeta,
 	type ReserveStockParams,
+	type StockChange,
 } from "../../shared/contracts.js";
+import { announceCommitted } from "../../shared/announce-committed.js";
+import { callAction } from "../../shared/call-action.js";
 import { loadConfig, type AppConfig } from "../../shared/config.js";
 import { NotFoundError } from "../../shared/errors.js";
 import { fieldsError } from "../../shared/validation.js";
 import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
-import { InventoryRepository, type StockChange } from "./inventory.repository.js";
+import { InventoryRepository } from "./inventory.repository.js";
 import { migrations } from "./migrations/index.js";
-
-interface CatalogAdapter {
-	find(params: { query?: object; sort?: string[]; offset?: number; limit?: number }): Promise<unknown[]>;
-	count(params: { query?: object }): Promise<number>;
-	findById(id: string): Promise<unknown>;
-	findByIds(ids: string[]): Promise<unknown[]>;
-	insert(entity: CatalogDocument): Promise<unknown>;
-	removeById(id: string): Promise<unknown>;
-	entityToObject(entity: unknown): CatalogDocument | Promise<CatalogDocument>;
-}
 
 type ProductThis = Service &
 	PostgresThis & {
-		adapter: CatalogAdapter;
+		adapter: DbAdapter;
+		catalogEntry(doc: object): Promise<CatalogDocument>;
 		inventory: InventoryRepository;
 		config: AppConfig;
 		sweepTimer?: NodeJS.Timeout;
-		toProducts(docs: unknown[]): Promise<Product[]>;
+		toProducts(docs: object[]): Promise<Product[]>;
 		announceStockChanges(ctx: Context | null, changes: StockChange[]): Promise<void>;
 		broadcastStockChanges(ctx: Context | null, changes: StockChange[]): Promise<void>;
 		sweepReservations(): Promise<{ confirmed: number; released: number }>;
 	};
 
-const PRODUCT_FIELDS = ["page", "pageSize", "q", "category", "minPrice", "maxPrice", "sort"];
+/** A list is cached per combination of every param it is filtered, sorted and paged by. */
+const LIST_CACHE_KEYS = Object.keys(ProductActions.list.params).filter((key) => !key.startsWith("$$"));
 
 /** Matches `text` literally, every RegExp character escaped. */
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-/** The longest id the catalog makes or accepts (product.create makes UUIDs). */
-const MAX_ID_LENGTH = 64;
 
 const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	name: "product",
@@ -60,17 +54,8 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 	actions: {
 		list: {
-			cache: { keys: PRODUCT_FIELDS },
-			params: {
-				$$strict: "remove",
-				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
-				pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true },
-				q: { type: "string", optional: true, trim: true, max: 100 },
-				category: { type: "string", optional: true, trim: true, max: 100 },
-				minPrice: { type: "number", integer: true, min: 0, optional: true, convert: true },
-				maxPrice: { type: "number", integer: true, min: 0, optional: true, convert: true },
-				sort: { type: "enum", values: ["name", "-name", "price", "-price", "createdAt", "-createdAt"], default: "-createdAt" },
-			},
+			cache: { keys: LIST_CACHE_KEYS },
+			params: ProductActions.list.params,
 			async handler(this: ProductThis, ctx: Context<ListProductsParams>): Promise<ProductPage> {
 				const { page, pageSize, q, category, minPrice, maxPrice, sort } = ctx.params;
 				if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) {
@@ -102,50 +87,36 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 				if (minPrice !== undefined || maxPrice !== undefined) {
 					query.price = { ...(minPrice !== undefined && { $gte: minPrice }), ...(maxPrice !== undefined && { $lte: maxPrice }) };
 				}
-				const [docs, total] = await Promise.all([
-					// A tie-breaker on _id keeps pages stable when sort keys are equal.
-					this.adapter.find({ query, sort: [sort, "_id"], offset: (page - 1) * pageSize, limit: pageSize }),
-					this.adapter.count({ query }),
-				]);
-				return { items: await this.toProducts(docs), page, pageSize, total, totalPages: Math.ceil(total / pageSize) };
+				// A tie-breaker on _id keeps pages stable when sort keys are equal.
+				const cursor: CursorOptions = { query, sort: [sort, "_id"], offset: (page - 1) * pageSize, limit: pageSize };
+				const [docs, total] = await Promise.all([this.adapter.find(cursor), this.adapter.count({ query })]);
+				return pageOf(await this.toProducts(docs), total, ctx.params);
 			},
 		},
 
 		get: {
 			cache: { keys: ["id"] },
-			// Any string: an id the catalog cannot hold is a product that does not
-			// exist (404, as for GET /orders/:id), not a malformed request.
-			params: { id: { type: "string", min: 1 } },
-			async handler(this: ProductThis, ctx: Context<{ id: string }>): Promise<Product> {
-				const doc = ctx.params.id.length > MAX_ID_LENGTH ? null : await this.adapter.findById(ctx.params.id);
+			params: ProductActions.get.params,
+			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.get>>): Promise<Product> {
+				const doc = ctx.params.id.length > MAX_PRODUCT_ID_LENGTH ? null : await this.adapter.findById(ctx.params.id);
 				if (!doc) throw new NotFoundError("PRODUCT_NOT_FOUND", `Product ${ctx.params.id} does not exist`, { productId: ctx.params.id });
 				const [product] = await this.toProducts([doc]);
 				return product;
 			},
 		},
 
-		/** Internal (no route): the catalog entries an order is priced from, fresh, not cached. */
 		getMany: {
 			visibility: "public",
-			params: { ids: { type: "array", items: { type: "string", min: 1, max: 64 }, min: 1, max: 100 } },
-			async handler(this: ProductThis, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
+			params: ProductActions.getMany.params,
+			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.getMany>>): Promise<Product[]> {
 				return this.toProducts(await this.adapter.findByIds([...new Set(ctx.params.ids)]));
 			},
 		},
 
 		create: {
 			permissions: ["admin"],
-			params: {
-				$$strict: "remove",
-				name: { type: "string", trim: true, min: 1, max: 200 },
-				description: { type: "string", max: 5000, default: "" },
-				category: { type: "string", trim: true, min: 1, max: 100, optional: true },
-				price: { type: "number", integer: true, min: 0, max: 100_000_000 },
-				currency: { type: "string", pattern: /^[A-Z]{3}$/, default: "EUR" },
-				stock: { type: "number", integer: true, min: 0, max: 10_000_000, default: 0 },
-				active: { type: "boolean", default: true },
-			},
-			async handler(this: ProductThis, ctx: Context<CreateProductParams>): Promise<Product> {
+			params: ProductActions.create.params,
+			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.create>>): Promise<Product> {
 				const { name, description, category, price, currency, stock, active } = ctx.params;
 				const now = new Date();
 				const doc: CatalogDocument = {
@@ -168,29 +139,18 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 					await this.adapter.removeById(doc._id);
 					throw err;
 				}
-				await ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: [doc._id] });
+				await announceCommitted(this.logger, `Product ${doc._id} created`, () =>
+					ctx.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: [doc._id] }),
+				);
 				(ctx.meta as RequestMeta).$statusCode = 201;
 				const [product] = await this.toProducts([inserted]);
 				return product;
 			},
 		},
 
-		/** Internal: reserves every line of an order, all or none (409 OUT_OF_STOCK otherwise). */
 		reserve: {
 			visibility: "public",
-			params: {
-				orderId: { type: "uuid" },
-				lines: {
-					type: "array",
-					min: 1,
-					max: 100,
-					items: {
-						type: "object",
-						strict: "remove",
-						props: { productId: { type: "string", min: 1, max: 64 }, quantity: { type: "number", integer: true, min: 1, max: 1000 } },
-					},
-				},
-			},
+			params: ProductActions.reserve.params,
 			async handler(this: ProductThis, ctx: Context<ReserveStockParams>): Promise<StockChange[]> {
 				const changes = await this.inventory.reserve(ctx.params.orderId, ctx.params.lines);
 				await this.announceStockChanges(ctx, changes);
@@ -198,11 +158,10 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			},
 		},
 
-		/** Internal: compensation when an order cannot go on (payment failed, order not stored). */
 		release: {
 			visibility: "public",
-			params: { orderId: { type: "uuid" } },
-			async handler(this: ProductThis, ctx: Context<ReleaseStockParams>): Promise<StockChange[]> {
+			params: ProductActions.release.params,
+			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.release>>): Promise<StockChange[]> {
 				const changes = await this.inventory.release(ctx.params.orderId);
 				await this.announceStockChanges(ctx, changes);
 				return changes;
@@ -223,8 +182,13 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	},
 
 	methods: {
-		async toProducts(this: ProductThis, docs: unknown[]): Promise<Product[]> {
-			const entries = await Promise.all(docs.map((doc) => this.adapter.entityToObject(doc)));
+		/** A stored document as plain data; the mongoose adapter answers with a promise, the memory adapter without. */
+		async catalogEntry(this: ProductThis, doc: object): Promise<CatalogDocument> {
+			return (await this.adapter.entityToObject(doc)) as CatalogDocument;
+		},
+
+		async toProducts(this: ProductThis, docs: object[]): Promise<Product[]> {
+			const entries = await Promise.all(docs.map((doc) => this.catalogEntry(doc)));
 			const stock = await this.inventory.availability(entries.map((e) => e._id));
 			return entries.map((e) => ({
 				id: e._id,
@@ -240,14 +204,9 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			}));
 		},
 
-		// The stock change is committed before this runs: a failure to announce it
-		// is logged, never reported as a failed reservation or release.
+		// After the commit: a failed announcement never fails a reservation or release (caches expire on their TTL).
 		async announceStockChanges(this: ProductThis, ctx: Context | null, changes: StockChange[]) {
-			try {
-				await this.broadcastStockChanges(ctx, changes);
-			} catch (err) {
-				this.logger.error("Stock changed but the announcement failed; caches expire on their TTL:", (err as Error).message);
-			}
+			await announceCommitted(this.logger, "Stock changed", () => this.broadcastStockChanges(ctx, changes));
 		},
 
 		async broadcastStockChanges(this: ProductThis, ctx: Context | null, changes: StockChange[]) {
@@ -257,7 +216,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			await emitter.broadcast<ProductChangedEvent>(Events.productChanged, { productIds: changes.map((c) => c.productId) });
 			const crossed = changes.filter((c) => c.crossedZero);
 			if (!crossed.length) return;
-			const docs = await Promise.all((await this.adapter.findByIds(crossed.map((c) => c.productId))).map((d) => this.adapter.entityToObject(d)));
+			const docs = await Promise.all((await this.adapter.findByIds(crossed.map((c) => c.productId))).map((d) => this.catalogEntry(d)));
 			const names = new Map(docs.map((d) => [d._id, d.name]));
 			for (const change of crossed) {
 				const event = change.available === 0 ? Events.productUnavailable : Events.productBackInStock;
@@ -281,7 +240,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 		async sweepReservations(this: ProductThis): Promise<{ confirmed: number; released: number }> {
 			const orderIds = await this.inventory.unconfirmedOrders(this.config.reservationGraceSeconds, 100);
 			if (!orderIds.length) return { confirmed: 0, released: 0 };
-			const placed = new Set(await this.broker.call<string[], PlacedOrdersParams>(OrderActions.placed, { orderIds }));
+			const placed = new Set(await callAction(this.broker, OrderActions.placed, { orderIds }));
 			await this.inventory.confirm(orderIds.filter((id) => placed.has(id)));
 			const orphans = orderIds.filter((id) => !placed.has(id));
 			for (const orderId of orphans) {

@@ -6,11 +6,13 @@ import { Server as SocketServer } from "socket.io";
 import { loadConfig, type AppConfig } from "../../shared/config.js";
 import {
 	Events,
+	WebsocketActions,
 	type AuthUser,
 	type Notification,
 	type OrderStatusEvent,
 	type PaymentStatusEvent,
 	type ProductAvailabilityEvent,
+	type ResultOf,
 } from "../../shared/contracts.js";
 import { HealthMixin, registerHealthProbe } from "../../shared/health.js";
 import { verifyAccessToken } from "../../shared/tokens.js";
@@ -38,10 +40,9 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 	mixins: [HealthMixin],
 
 	actions: {
-		/** Where clients connect; the port is the bound one (WS_PORT=0 picks a free port). */
 		info: {
-			params: {},
-			handler(this: WebsocketThis): { port: number; connections: number } {
+			params: WebsocketActions.info.params,
+			handler(this: WebsocketThis): ResultOf<typeof WebsocketActions.info> {
 				return { port: (this.http.address() as AddressInfo).port, connections: this.io.engine.clientsCount };
 			},
 		},

@@ -1,5 +1,6 @@
 import type { ServiceBroker } from "moleculer";
-import type { AuthUser, CreateProductParams, Product, ProductPage } from "../contracts.js";
+import { callAction } from "../call-action.js";
+import { ProductActions, type AuthUser, type CreateProductParams } from "../contracts.js";
 
 /** A small catalog so a newcomer has something to browse and order. */
 export const DEMO_PRODUCTS: Omit<CreateProductParams, "active">[] = [
@@ -15,10 +16,8 @@ export const DEMO_PRODUCTS: Omit<CreateProductParams, "active">[] = [
 
 /** Creates the demo products unless the catalog already has products; returns how many it created. */
 export async function seedDemoCatalog(broker: ServiceBroker, admin: AuthUser): Promise<number> {
-	const existing = await broker.call<ProductPage, { pageSize: number }>("product.list", { pageSize: 1 });
+	const existing = await callAction(broker, ProductActions.list, { pageSize: 1 });
 	if (existing.total > 0) return 0;
-	for (const product of DEMO_PRODUCTS) {
-		await broker.call<Product, typeof product>("product.create", product, { meta: { user: admin } });
-	}
+	for (const product of DEMO_PRODUCTS) await callAction(broker, ProductActions.create, product, { meta: { user: admin } });
 	return DEMO_PRODUCTS.length;
 }

@@ -1,9 +1,6 @@
+import type { PaymentProviderName } from "../../../shared/contracts.js";
 import type { PaymentProvider } from "./payment-provider.js";
 import { SimulatedProvider } from "./simulated.provider.js";
-
-/** The names an order may give as `payment.provider`. */
-export const PAYMENT_PROVIDER_NAMES = ["simulated"] as const;
-export type PaymentProviderName = (typeof PAYMENT_PROVIDER_NAMES)[number];
 
 /**
  * One instance of every provider, by name. The payment service charges with
