@@ -1,3 +1,4 @@
+import { jest } from "@jest/globals";
 import { Errors, ServiceBroker, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { QueryTypes, Sequelize } from "sequelize";
@@ -187,8 +188,11 @@ describe("api gateway", () => {
 		}
 	});
 
-	it("answers 503 SERVICE_UNAVAILABLE, not 500, for a route whose service has no live node", async () => {
+	it("answers 503 SERVICE_UNAVAILABLE, not 500, for a route whose service has no live node, and logs it once as a warning", async () => {
 		const token = await tokenFor(testUsers.alice);
+		const { logger } = broker.getLocalService("api")!;
+		const warn = jest.spyOn(logger, "warn");
+		const error = jest.spyOn(logger, "error");
 		for (const path of ["/orders", "/payments"]) {
 			const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, "X-Request-ID": "req-503" } });
 			expect({ path, status: response.status, body: await response.json() }).toEqual({
@@ -203,6 +207,13 @@ describe("api gateway", () => {
 				},
 			});
 		}
+		expect(error).not.toHaveBeenCalled();
+		expect(warn.mock.calls.map(([line]) => line)).toEqual([
+			expect.stringMatching(/^GET \/api\/orders answered 503: ServiceUnavailableError: /),
+			expect.stringMatching(/^GET \/api\/payments answered 503: ServiceUnavailableError: /),
+		]);
+		warn.mockRestore();
+		error.mockRestore();
 	});
 
 	it("authenticates bearer tokens and lets the action decide who may call it", async () => {

@@ -184,7 +184,10 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 		onError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: Error) {
 			const { status, body } = toErrorResponse(err);
-			if (status >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err);
+			// A bug is an error, with its stack; an outage (503, 504) is a warning
+			// of one line: readiness names the dependency that is down.
+			if (status === 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err);
+			else if (status > 500) this.logger.warn(`${req.method} ${req.originalUrl ?? req.url} answered ${status}: ${err.name}: ${err.message}`);
 			const requestId = req.$ctx?.requestID ?? (res.getHeader("X-Request-ID") as string | undefined);
 			res.statusCode = status;
 			res.setHeader("Content-Type", "application/json; charset=utf-8");
@@ -215,6 +218,12 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 	},
 
 	methods: {
+		// moleculer-web's own logs every 5xx again, as an error with its stack;
+		// onError above logs each failure once, at the level it deserves.
+		errorHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: Error) {
+			(this as ApiThis & { sendError(req: GatewayRequest, res: ServerResponse, err: Error): void }).sendError(req, res, err);
+		},
+
 		async authenticate(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage): Promise<AuthUser | null> {
 			const header = req.headers.authorization;
 			if (!header) return null;
