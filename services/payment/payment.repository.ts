@@ -15,14 +15,7 @@ interface PaymentRow {
 	updated_at: Date;
 }
 
-export interface NewPayment {
-	id: string;
-	orderId: string;
-	userId: string;
-	amount: number;
-	currency: string;
-	provider: string;
-}
+export type NewPayment = Pick<Payment, "id" | "orderId" | "userId" | "amount" | "currency" | "provider">;
 
 /** What the provider said: the payment leaves `processing` with it. */
 export interface PaymentOutcome {

@@ -1,18 +1,13 @@
 import { randomUUID } from "node:crypto";
 import mongoose from "mongoose";
+import type { Product } from "../../shared/contracts.js";
 
-/** A catalog entry as stored in MongoDB. Stock is not here: it lives in PostgreSQL (inventory.ts). */
-export interface CatalogDocument {
+/** A catalog entry as stored in MongoDB. Stock is not here: it lives in PostgreSQL (inventory.repository.ts). */
+export type CatalogDocument = Pick<Product, "name" | "description" | "category" | "price" | "currency" | "active"> & {
 	_id: string;
-	name: string;
-	description: string;
-	category: string | null;
-	price: number;
-	currency: string;
-	active: boolean;
 	createdAt: Date;
 	updatedAt: Date;
-}
+};
 
 export const catalogSchema = new mongoose.Schema<CatalogDocument>(
 	{
