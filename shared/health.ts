@@ -1,4 +1,5 @@
 import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
+import pTimeout from "p-timeout";
 
 /**
  * Readiness, in every shape. Each service checks the dependencies it uses
@@ -33,17 +34,11 @@ export function registerHealthProbe(service: Service, name: string, probe: Healt
 
 /** Resolves to "up" or to the reason the probe failed, never slower than `timeoutMs`. */
 export async function runProbe(probe: HealthProbe, timeoutMs = PROBE_TIMEOUT_MS): Promise<CheckState> {
-	let timer: NodeJS.Timeout | undefined;
-	const late = new Promise<never>((_, reject) => {
-		timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-	});
 	try {
-		await Promise.race([probe(), late]);
+		await pTimeout(probe(), { milliseconds: timeoutMs, message: `no answer within ${timeoutMs} ms` });
 		return "up";
 	} catch (err) {
 		return `down: ${(err as Error).message}`;
-	} finally {
-		clearTimeout(timer);
 	}
 }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import pTimeout from "p-timeout";
 
 /**
  * jongodb: a MongoDB-compatible in-memory server shipped as a native binary
@@ -27,27 +28,24 @@ export async function startJongodb(port = 0, timeoutMs = 10_000): Promise<Embedd
 	const binary = jongodbBinary();
 	if (!binary) throw new Error("jongodb is not available on this platform (needs linux x64 glibc and the optional dependency)");
 	const child: ChildProcess = spawn(binary, [`--port=${port}`], { stdio: ["ignore", "pipe", "pipe"] });
-	const url = await new Promise<string>((resolve, reject) => {
-		let output = "";
-		const timer = setTimeout(() => reject(new Error(`jongodb did not start within ${timeoutMs} ms: ${output}`)), timeoutMs);
-		const onData = (chunk: Buffer) => {
+	let output = "";
+	const started = new Promise<string>((resolve, reject) => {
+		child.stdout!.on("data", (chunk: Buffer) => {
 			output += chunk.toString();
 			const match = /JONGODB_URI=(mongodb:\/\/[^/\s]+)/.exec(output);
-			if (match) {
-				clearTimeout(timer);
-				resolve(match[1]);
-			}
-		};
-		child.stdout!.on("data", onData);
+			if (match) resolve(match[1]);
+		});
 		child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-		child.once("error", (err) => {
-			clearTimeout(timer);
-			reject(err);
-		});
-		child.once("exit", (code) => {
-			clearTimeout(timer);
-			reject(new Error(`jongodb exited with code ${code}: ${output}`));
-		});
+		child.once("error", reject);
+		child.once("exit", (code) => reject(new Error(`jongodb exited with code ${code}: ${output}`)));
+	});
+	const url = await pTimeout(started, {
+		milliseconds: timeoutMs,
+		fallback: () => {
+			// A server that did not start in time is not left running.
+			child.kill("SIGKILL");
+			throw new Error(`jongodb did not start within ${timeoutMs} ms: ${output}`);
+		},
 	});
 	child.removeAllListeners("exit");
 	child.stdout!.resume();

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import pTimeout from "p-timeout";
 import { freePort } from "./free-port.js";
 
 /**
@@ -192,16 +193,13 @@ function runToEnd(binary: string, args: string[], owner: Owner | undefined, outp
 }
 
 function readyToAcceptConnections(postmaster: ChildProcess, output: string[], timeoutMs = 30_000): Promise<void> {
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => reject(new Error(`not ready within ${timeoutMs} ms`)), timeoutMs);
+	const ready = new Promise<void>((resolve, reject) => {
 		postmaster.stderr!.on("data", (chunk: Buffer) => {
 			output.push(chunk.toString());
-			if (output.join("").includes("ready to accept connections")) {
-				clearTimeout(timer);
-				resolve();
-			}
+			if (output.join("").includes("ready to accept connections")) resolve();
 		});
-		postmaster.once("error", (err) => (clearTimeout(timer), reject(err)));
-		postmaster.once("exit", (code) => (clearTimeout(timer), reject(new Error(`postgres exited with ${code}`))));
+		postmaster.once("error", reject);
+		postmaster.once("exit", (code) => reject(new Error(`postgres exited with ${code}`)));
 	});
+	return pTimeout(ready, { milliseconds: timeoutMs, message: `not ready within ${timeoutMs} ms` });
 }
