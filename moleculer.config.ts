@@ -10,14 +10,14 @@ import { ResilientRedisCacher } from "./shared/resilient-redis-cacher.js";
 import { createValidator } from "./shared/validation.js";
 
 /**
- * Broker options, all from the environment (shared/config.ts).
+ * Broker options, all from the configuration (shared/config.ts).
  * - TRANSPORTER set: services talk over RabbitMQ; unset: calls stay in process.
  * - REDIS_URL set: the Redis cacher, shared by every node; unset: memory cacher.
  * - Durable facts (order created, payment settled): @moleculer/channels, over
  *   RabbitMQ with TRANSPORTER, in process without; the whole story is told in
  *   shared/messaging/topology.ts.
  */
-export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
+export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	return {
 		namespace: config.namespace,
 		nodeID: config.nodeId,
@@ -94,4 +94,4 @@ function durableChannelsMiddleware({ transporterUrl, namespace }: AppConfig): Mi
 
 // A function, which moleculer-runner calls, so that importing this file never
 // reads the environment: server.ts reports a bad setting by name instead.
-export default () => createBrokerOptions();
+export default () => createBrokerOptions(loadConfig(process.env));

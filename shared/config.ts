@@ -4,8 +4,11 @@ import { customCleanEnv, makeValidator, str } from "envalid";
 /**
  * Every setting comes from the environment and is declared here once (with
  * envalid: its type, default, bounds and meaning), then validated with a
- * message that names the variable. An unset server URL means "embedded": the
- * process starts a stand-in (server.ts) or, for the transporter, calls locally.
+ * message that names the variable. Only an entry point loads it, once
+ * (server.ts, the CLI's admin:create, moleculer.config.ts's default export);
+ * services get it in their settings (shared/service-settings.ts). An unset
+ * server URL means "embedded": the process starts a stand-in (server.ts) or,
+ * for the transporter, calls locally.
  */
 
 export const ALL_SERVICES = ["api", "auth", "product", "order", "payment", "logs", "websocket"] as const;
@@ -201,8 +204,8 @@ function problemsOf(errors: Partial<Record<string, Error>>): string[] {
 	);
 }
 
-/** The configuration in `env`, or a ConfigError naming every bad variable. */
-export function loadConfig(env: Env = process.env): AppConfig {
+/** The configuration in `env` (the entry points pass process.env), or a ConfigError naming every bad variable. */
+export function loadConfig(env: Env): AppConfig {
 	const given = Object.fromEntries(Object.keys(variables).map((name) => [name, env[name]?.trim() || undefined])) as Given;
 	const problems: string[] = [];
 	// No middleware: the values go into AppConfig, not through envalid's proxy.
