@@ -10,35 +10,21 @@ import { ResilientRedisCacher } from "./shared/resilient-redis-cacher.js";
 import { createValidator } from "./shared/validation.js";
 
 /**
- * Broker options, all from the environment (shared/config.ts).
+ * Broker options, all from the configuration (shared/config.ts).
  * - TRANSPORTER set: services talk over RabbitMQ; unset: calls stay in process.
  * - REDIS_URL set: the Redis cacher, shared by every node; unset: memory cacher.
  * - Durable facts (order created, payment settled): @moleculer/channels, over
  *   RabbitMQ with TRANSPORTER, in process without; the whole story is told in
  *   shared/messaging/topology.ts.
  */
-export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOptions {
+export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	return {
 		namespace: config.namespace,
 		nodeID: config.nodeId,
-		logger: {
-			type: "Console",
-			options: { level: config.logLevel, formatter: "short", colors: process.stdout.isTTY, moduleColors: false },
-		},
+		logger: loggerOptions(config),
 		logLevel: config.logLevel,
-
-		transporter: config.transporterUrl
-			? {
-					type: "AMQP",
-					// Without these two the transporter serves ~16 requests/s (docs/decisions.md, 3):
-					// prefetch 1 and Nagle's algorithm stall every request ~40 ms.
-					options: { url: config.transporterUrl.split(";"), prefetch: 100, socketOptions: { noDelay: true } },
-				}
-			: undefined,
-
-		cacher: config.redisUrl
-			? new ResilientRedisCacher(config.redisUrl, { prefix: `${config.namespace}-cache`, ttl: 300 })
-			: { type: "Memory", options: { ttl: 300, clone: true } },
+		transporter: transporterOptions(config),
+		cacher: cacherOptions(config),
 
 		serializer: "JSON",
 		requestTimeout: 10_000,
@@ -59,34 +45,53 @@ export function createBrokerOptions(config: AppConfig = loadConfig()): BrokerOpt
 		metrics: { enabled: false },
 		tracing: { enabled: false },
 
-		middlewares: [
-			PermissionsMiddleware,
-			// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
-			ChannelsMiddleware({
-				adapter: config.transporterUrl
-					? new ResilientAmqpAdapter({
-							amqp: {
-								url: config.transporterUrl,
-								socketOptions: { noDelay: true },
-								messageOptions: { persistent: true },
-								// Also the dead-letter queue's; the publisher declares the same.
-								queueOptions: durableQueueOptions(),
-								exchangeOptions: durableExchangeOptions(),
-							},
-							// Prefixes every name as shared/messaging/topology.ts spells it.
-							prefix: config.namespace,
-							maxInFlight: 10,
-							maxRetries: CHANNEL_MAX_RETRIES,
-							deadLettering: { enabled: true, queueName: DEAD_LETTER },
-						})
-					: "Fake",
-			} as ChannelsOptions) as unknown as Middleware,
-		],
+		middlewares: [PermissionsMiddleware, durableChannelsMiddleware(config)],
 
 		replCommands: null,
 	};
 }
 
+function loggerOptions({ logLevel }: AppConfig): BrokerOptions["logger"] {
+	return { type: "Console", options: { level: logLevel, formatter: "short", colors: process.stdout.isTTY, moduleColors: false } };
+}
+
+function transporterOptions({ transporterUrl }: AppConfig): BrokerOptions["transporter"] {
+	if (!transporterUrl) return undefined;
+	return {
+		type: "AMQP",
+		// Without these two the transporter serves ~16 requests/s (docs/decisions.md, 3):
+		// prefetch 1 and Nagle's algorithm stall every request ~40 ms.
+		options: { url: transporterUrl.split(";"), prefetch: 100, socketOptions: { noDelay: true } },
+	};
+}
+
+function cacherOptions({ redisUrl, namespace }: AppConfig): BrokerOptions["cacher"] {
+	return redisUrl ? new ResilientRedisCacher(redisUrl, { prefix: `${namespace}-cache`, ttl: 300 }) : { type: "Memory", options: { ttl: 300, clone: true } };
+}
+
+function durableChannelsMiddleware({ transporterUrl, namespace }: AppConfig): Middleware {
+	// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
+	return ChannelsMiddleware({
+		adapter: transporterUrl
+			? new ResilientAmqpAdapter({
+					amqp: {
+						url: transporterUrl,
+						socketOptions: { noDelay: true },
+						messageOptions: { persistent: true },
+						// Also the dead-letter queue's; the publisher declares the same.
+						queueOptions: durableQueueOptions(),
+						exchangeOptions: durableExchangeOptions(),
+					},
+					// Prefixes every name as shared/messaging/topology.ts spells it.
+					prefix: namespace,
+					maxInFlight: 10,
+					maxRetries: CHANNEL_MAX_RETRIES,
+					deadLettering: { enabled: true, queueName: DEAD_LETTER },
+				})
+			: "Fake",
+	} as ChannelsOptions) as unknown as Middleware;
+}
+
 // A function, which moleculer-runner calls, so that importing this file never
 // reads the environment: server.ts reports a bad setting by name instead.
-export default () => createBrokerOptions();
+export default () => createBrokerOptions(loadConfig(process.env));

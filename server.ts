@@ -7,6 +7,7 @@ import { AuthActions } from "./shared/contracts.js";
 import { startJongodb } from "./shared/embedded/jongodb.js";
 import { startEmbeddedPostgres } from "./shared/embedded/postgres.js";
 import { seedDemoCatalog } from "./shared/seed/demo-catalog.js";
+import { withConfig } from "./shared/service-settings.js";
 import { StartupError } from "./shared/startup-error.js";
 
 /**
@@ -29,13 +30,14 @@ const serviceModules: Record<ServiceName, () => Promise<ServiceModule>> = {
 const NEEDS_POSTGRES: ServiceName[] = ["auth", "product", "order", "payment", "logs"];
 
 /**
- * Starts a stand-in for each store the process needs and has no URL for; each
- * one's stop goes onto `stops` as soon as it runs, so a failure half-way still
- * lets the caller stop what did start. Both stand-ins keep everything in
- * memory (jongodb cannot persist), so they start empty together: an inventory
- * kept across a restart would hold stock for a catalog that is gone.
+ * Starts a stand-in for each store the process needs and has no URL for, and
+ * returns the config with their URLs; each one's stop goes onto `stops` as
+ * soon as it runs, so a failure half-way still lets the caller stop what did
+ * start. Both stand-ins keep everything in memory (jongodb cannot persist), so
+ * they start empty together: an inventory kept across a restart would hold
+ * stock for a catalog that is gone.
  */
-async function startEmbeddedStores(config: AppConfig, stops: Array<() => Promise<void>>): Promise<void> {
+async function startEmbeddedStores(config: AppConfig, stops: Array<() => Promise<void>>): Promise<AppConfig> {
 	const runs = (names: ServiceName[]) => config.services.some((s) => names.includes(s));
 	if (runs(["product"]) && Boolean(config.databaseUrl) !== Boolean(config.mongoUrl)) {
 		const [set, unset] = config.databaseUrl ? ["DATABASE_URL", "MONGO_URL"] : ["MONGO_URL", "DATABASE_URL"];
@@ -43,24 +45,26 @@ async function startEmbeddedStores(config: AppConfig, stops: Array<() => Promise
 			`${unset} must be set when ${set} is and the product service runs (its catalog and inventory are kept or forgotten together; the embedded stand-ins keep nothing across restarts)`,
 		]);
 	}
-	if (!config.databaseUrl && runs(NEEDS_POSTGRES)) {
+	let { databaseUrl, mongoUrl } = config;
+	if (!databaseUrl && runs(NEEDS_POSTGRES)) {
 		if (config.transporterUrl) throw new ConfigError(["DATABASE_URL must be set when TRANSPORTER is (every node must share one database)"]);
 		const pg = await startEmbeddedPostgres();
 		stops.push(pg.stop);
-		process.env.DATABASE_URL = pg.url;
+		databaseUrl = pg.url;
 		console.log(`Embedded PostgreSQL at ${pg.url}, data in ${pg.dataDir}: deleted when the process ends`);
 	}
-	if (!config.mongoUrl && runs(["product"])) {
+	if (!mongoUrl && runs(["product"])) {
 		if (config.transporterUrl) throw new ConfigError(["MONGO_URL must be set when TRANSPORTER is (every node must share one catalog)"]);
 		try {
 			const mongo = await startJongodb();
 			stops.push(mongo.stop);
-			process.env.MONGO_URL = `${mongo.url}/shop`;
+			mongoUrl = `${mongo.url}/shop`;
 			console.log(`Embedded MongoDB-compatible catalog store (jongodb) at ${mongo.url}, in memory`);
 		} catch (err) {
 			console.log(`jongodb not available (${(err as Error).message}); the catalog uses the in-process memory adapter`);
 		}
 	}
+	return { ...config, databaseUrl, mongoUrl };
 }
 
 async function seedEmbedded(broker: ServiceBroker, config: AppConfig): Promise<string[]> {
@@ -77,8 +81,8 @@ async function seedEmbedded(broker: ServiceBroker, config: AppConfig): Promise<s
 }
 
 async function main() {
-	let config = loadConfig();
-	const embedded = !config.transporterUrl && (!config.databaseUrl || !config.mongoUrl);
+	const given = loadConfig(process.env);
+	const embedded = !given.transporterUrl && (!given.databaseUrl || !given.mongoUrl);
 	const stops: Array<() => Promise<void>> = [];
 	/** Stops the embedded stores, each once, the last started first. */
 	const stopStores = async () => {
@@ -88,8 +92,7 @@ async function main() {
 	};
 	let broker: ServiceBroker | undefined;
 	try {
-		await startEmbeddedStores(config, stops);
-		config = loadConfig();
+		const config = await startEmbeddedStores(given, stops);
 
 		// The signals are handled here, not by Moleculer: a Ctrl-C (or an
 		// orchestrator, or tsx passing it on) often delivers two, and Moleculer
@@ -97,7 +100,7 @@ async function main() {
 		// while the first is still stopping the services and the stores.
 		broker = new ServiceBroker({ ...createBrokerOptions(config), skipProcessEventRegistration: true });
 		stopOnSignals(broker, stopStores);
-		for (const name of config.services) broker.createService((await serviceModules[name]()).default as ServiceSchema);
+		for (const name of config.services) broker.createService(withConfig((await serviceModules[name]()).default, config));
 		await broker.start();
 
 		const lines = embedded ? await seedEmbedded(broker, config) : [];

@@ -39,7 +39,6 @@ import ApiService from "../services/api.service.js";
 import AuthService from "../services/auth/auth.service.js";
 import LogsService from "../services/logs/logs.service.js";
 import ProductService from "../services/product/product.service.js";
-import { loadConfig } from "../shared/config.js";
 import type { Product } from "../shared/contracts.js";
 import { startJongodb } from "../shared/embedded/jongodb.js";
 import { Cluster, freePort } from "../test/support/cluster.js";
@@ -182,7 +181,7 @@ async function newEnvironment(cleanup: Cleanup, label: string): Promise<TestEnvi
 async function measureInProcess(cleanup: Cleanup): Promise<{ figures: Figures; body: string }> {
 	const env = await newEnvironment(cleanup, "in-process");
 	const port = await freePort();
-	const broker = await startBroker(env, [ApiService, ProductService, AuthService, LogsService], { PORT: String(port) });
+	const broker = await startBroker(env, [ApiService, ProductService, AuthService, LogsService], { port });
 	leaveSignalsToBench(broker);
 	const stopBroker = cleanup.add("stop the in-process broker", () => broker.stop());
 
@@ -195,20 +194,18 @@ async function measureInProcess(cleanup: Cleanup): Promise<{ figures: Figures; b
 }
 
 async function startCluster(cluster: Cluster): Promise<void> {
-	// The gateway verifies the admin token signed here: same secret on both sides.
-	const shared = { JWT_SECRET: loadConfig().jwtSecret };
-	cluster.start("gateway", "api", shared);
-	cluster.start("product", "product", shared);
+	cluster.start("gateway", "api");
+	cluster.start("product", "product");
 	// The gateway is ready only when every routed service (order and payment too) has a node.
-	cluster.start("rest", "auth,logs,order,payment,websocket", shared);
+	cluster.start("rest", "auth,logs,order,payment,websocket");
 	await cluster.waitUntilReady();
 }
 
-/** Seeds the product the way a client would: POST /api/products with an admin token. */
-async function createProductOverHttp(apiUrl: string): Promise<Product> {
-	const response = await fetch(`${apiUrl}/products`, {
+/** Seeds the product the way a client would: POST /api/products with an admin token, signed with the cluster's secret. */
+async function createProductOverHttp(cluster: Cluster): Promise<Product> {
+	const response = await fetch(`${cluster.apiUrl}/products`, {
 		method: "POST",
-		headers: { "Content-Type": "application/json", Authorization: `Bearer ${await tokenFor(testUsers.admin)}` },
+		headers: { "Content-Type": "application/json", Authorization: `Bearer ${await tokenFor(cluster, testUsers.admin)}` },
 		body: JSON.stringify(SAMPLE_PRODUCT),
 	});
 	const text = await response.text();
@@ -224,7 +221,7 @@ async function measureCluster(cleanup: Cleanup, reference: string): Promise<Figu
 	console.log("cluster: starting 3 processes ...");
 	await startCluster(cluster);
 
-	const product = await createProductOverHttp(cluster.apiUrl);
+	const product = await createProductOverHttp(cluster);
 	const url = `${cluster.apiUrl}/products/${product.id}`;
 	checkSameSize("the cluster", await fetchBody(url), reference);
 	return measure("3 processes over RabbitMQ", url);

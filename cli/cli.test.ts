@@ -31,8 +31,8 @@ describe("operators' CLI", () => {
 		env = await createTestEnvironment();
 		const port = await freePort();
 		broker = await startBroker(env, [ApiService, AuthService, ProductService, OrderService, PaymentService, LogsService, WebsocketService], {
-			PORT: String(port),
-			WS_PORT: String(await freePort()),
+			port,
+			wsPort: await freePort(),
 		});
 		await broker.call("auth.ensureAdmin", admin);
 		api = `http://127.0.0.1:${port}/api`;
@@ -250,13 +250,13 @@ describe("operators' CLI", () => {
 		describe("joining the cluster over RabbitMQ", () => {
 			// An auth node of the same cluster (namespace, database) in its own process, reachable over the real RabbitMQ.
 			let cluster: Cluster;
-			// A node joining the cluster needs the cluster's JWT_SECRET, the CLI too.
+			// A node joining the cluster needs the cluster's NAMESPACE and JWT_SECRET, the CLI too.
 			let overRabbit: Record<string, string>;
 
 			beforeAll(async () => {
 				cluster = await Cluster.create(env);
 				cluster.start("auth", "auth");
-				overRabbit = { TRANSPORTER: testServers.amqpUrl, JWT_SECRET: cluster.jwtSecret };
+				overRabbit = { TRANSPORTER: testServers.amqpUrl, NAMESPACE: env.namespace, JWT_SECRET: cluster.jwtSecret };
 			});
 
 			afterAll(async () => {

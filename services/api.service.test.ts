@@ -1,11 +1,11 @@
 import { jest } from "@jest/globals";
-import { Errors, ServiceBroker, type ServiceSchema } from "moleculer";
+import { Errors, ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { QueryTypes, Sequelize } from "sequelize";
 import { createBrokerOptions } from "../moleculer.config.js";
-import { loadConfig } from "../shared/config.js";
 import type { AuthTokens, Order, PaymentPage, Product } from "../shared/contracts.js";
 import { DependencyUnavailableError } from "../shared/errors.js";
+import { withConfig } from "../shared/service-settings.js";
 import { freePort } from "../test/support/cluster.js";
 import { createTestEnvironment, startBroker, testUsers, tokenFor, type TestEnvironment } from "../test/support/test-broker.js";
 import { waitFor } from "../test/support/wait-for.js";
@@ -29,7 +29,7 @@ describe("api gateway", () => {
 		env = await createTestEnvironment();
 		const port = await freePort();
 		// order, payment and logs deliberately absent: readiness must say so.
-		broker = await startBroker(env, [ApiService, AuthService, ProductService], { PORT: String(port) });
+		broker = await startBroker(env, [ApiService, AuthService, ProductService], { port });
 		base = `http://127.0.0.1:${port}/api`;
 	});
 
@@ -172,7 +172,7 @@ describe("api gateway", () => {
 
 		const created = await fetch(`${base}/products`, {
 			method: "POST",
-			headers: { "content-type": "application/json", authorization: `Bearer ${await tokenFor(testUsers.admin)}` },
+			headers: { "content-type": "application/json", authorization: `Bearer ${await tokenFor(env, testUsers.admin)}` },
 			body: JSON.stringify({ name: "Located mug", price: 700 }),
 		});
 		expect(created.status).toBe(201);
@@ -189,7 +189,7 @@ describe("api gateway", () => {
 	});
 
 	it("answers 503 SERVICE_UNAVAILABLE, not 500, for a route whose service has no live node, and logs it once as a warning", async () => {
-		const token = await tokenFor(testUsers.alice);
+		const token = await tokenFor(env, testUsers.alice);
 		const { logger } = broker.getLocalService("api")!;
 		const warn = jest.spyOn(logger, "warn");
 		const error = jest.spyOn(logger, "error");
@@ -233,13 +233,13 @@ describe("api gateway", () => {
 		expect(JSON.stringify(await anonymousEmpty.json())).not.toMatch(/price|name/);
 		const customerEmpty = await fetch(`${base}/products`, {
 			method: "POST",
-			headers: { "content-type": "application/json", authorization: `Bearer ${await tokenFor(testUsers.alice)}` },
+			headers: { "content-type": "application/json", authorization: `Bearer ${await tokenFor(env, testUsers.alice)}` },
 			body: "{}",
 		});
 		expect(customerEmpty.status).toBe(403);
 		expect((await create()).status).toBe(401);
-		expect((await create(await tokenFor(testUsers.alice))).status).toBe(403);
-		expect((await create(await tokenFor(testUsers.admin))).status).toBe(201);
+		expect((await create(await tokenFor(env, testUsers.alice))).status).toBe(403);
+		expect((await create(await tokenFor(env, testUsers.admin))).status).toBe(201);
 	});
 
 	it("refuses an Idempotency-Key that is not printable ASCII", async () => {
@@ -253,9 +253,9 @@ describe("api gateway", () => {
 	});
 
 	it("fails to start, instead of hanging, when its port is taken", async () => {
-		const taken = new URL(base).port;
-		const second = new ServiceBroker({ ...createBrokerOptions(loadConfig({ ...process.env, PORT: taken })), logger: false });
-		second.createService({ ...ApiService, settings: { ...ApiService.settings, port: Number(taken) } } as ServiceSchema);
+		const config = env.config({ port: Number(new URL(base).port) });
+		const second = new ServiceBroker({ ...createBrokerOptions(config), logger: false });
+		second.createService(withConfig(ApiService, config));
 		try {
 			await expect(second.start()).rejects.toMatchObject({ code: "EADDRINUSE" });
 		} finally {
@@ -302,10 +302,10 @@ describe("api gateway in front of orders and payments", () => {
 	beforeAll(async () => {
 		env = await createTestEnvironment();
 		const port = await freePort();
-		broker = await startBroker(env, [ApiService, AuthService, ProductService, OrderService, PaymentService], { PORT: String(port) });
+		broker = await startBroker(env, [ApiService, AuthService, ProductService, OrderService, PaymentService], { port });
 		base = `http://127.0.0.1:${port}/api`;
 		db = new Sequelize(env.databaseUrl, { logging: false });
-		token = await tokenFor(testUsers.alice);
+		token = await tokenFor(env, testUsers.alice);
 	});
 
 	afterAll(async () => {
@@ -323,7 +323,7 @@ describe("api gateway in front of orders and payments", () => {
 		return { status: response.status, headers: response.headers, body: (await response.json()) as T & ErrorBody };
 	};
 	const product = async (name: string, stock: number) =>
-		(await call<Product>("POST", "/products", { name, price: 100, stock }, { authorization: `Bearer ${await tokenFor(testUsers.admin)}` })).body;
+		(await call<Product>("POST", "/products", { name, price: 100, stock }, { authorization: `Bearer ${await tokenFor(env, testUsers.admin)}` })).body;
 	const available = async (productId: string) => (await call<Product>("GET", `/products/${productId}`)).body.available;
 	const orderRows = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM orders.orders`, { type: QueryTypes.SELECT }))[0].n);
 

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { loadConfig, type AppConfig } from "../shared/config.js";
 import { callAction } from "../shared/call-action.js";
 import {
 	AuthActions,
@@ -17,13 +16,13 @@ import {
 import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js";
 import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
+import type { ShopService, ShopServiceSettings } from "../shared/service-settings.js";
 import { verifyAccessToken } from "../shared/tokens.js";
 import { publicFieldProblems } from "../shared/validation.js";
 
 type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; originalUrl?: string };
 
-type ApiThis = Service & {
-	config: AppConfig;
+type ApiThis = ShopService & {
 	readinessLog: ReadinessLog;
 	trackAccess(req: GatewayRequest, res: ServerResponse): void;
 };
@@ -102,9 +101,6 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 	mixins: [ApiGateway],
 
 	settings: {
-		get port() {
-			return loadConfig().port;
-		},
 		ip: "0.0.0.0",
 		path: "/api",
 		logRequest: "debug",
@@ -229,7 +225,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 			if (!header) return null;
 			const [scheme, token] = header.split(" ");
 			if (scheme !== "Bearer" || !token) throw new ShopClientError("Authorization must be 'Bearer <accessToken>'", 401, "INVALID_TOKEN");
-			return verifyAccessToken(token, this.config.jwtSecret);
+			return verifyAccessToken(token, this.settings.config.jwtSecret);
 		},
 
 		// The action's own `permissions`, checked before the call: the action's
@@ -276,8 +272,12 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		},
 	},
 
+	// moleculer-web listens on settings.port (in its `started`); the port is the config's.
+	merged(schema: ServiceSchema<ShopServiceSettings>) {
+		schema.settings!.port = schema.settings!.config.port;
+	},
+
 	created(this: ApiThis) {
-		this.config = loadConfig();
 		this.readinessLog = new ReadinessLog(this.logger);
 		// moleculer-web 0.10 only logs a listen error (a port in use), so its
 		// start never settles and the process hangs half started. Hand the error

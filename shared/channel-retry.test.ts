@@ -117,7 +117,7 @@ describe("withBackoff on the channels adapter over RabbitMQ", () => {
 
 	beforeAll(async () => {
 		env = await createTestEnvironment();
-		broker = await startBroker(env, [Probe], { TRANSPORTER: testServers.amqpUrl, NODE_ID: "probe" });
+		broker = await startBroker(env, [Probe], { transporterUrl: testServers.amqpUrl, nodeId: "probe" });
 	});
 
 	afterAll(async () => {

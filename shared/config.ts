@@ -1,9 +1,14 @@
 import { randomBytes } from "node:crypto";
+import { customCleanEnv, makeValidator, str } from "envalid";
 
 /**
- * Every setting comes from the environment and is validated here, once, with a
- * message that names the variable. An unset server URL means "embedded": the
- * process starts a stand-in (server.ts) or, for the transporter, calls locally.
+ * Every setting comes from the environment and is declared here once (with
+ * envalid: its type, default, bounds and meaning), then validated with a
+ * message that names the variable. Only an entry point loads it, once
+ * (server.ts, the CLI's admin:create, moleculer.config.ts's default export);
+ * services get it in their settings (shared/service-settings.ts). An unset
+ * server URL means "embedded": the process starts a stand-in (server.ts) or,
+ * for the transporter, calls locally.
  */
 
 export const ALL_SERVICES = ["api", "auth", "product", "order", "payment", "logs", "websocket"] as const;
@@ -21,6 +26,8 @@ const PROCESS_JWT_SECRET = randomBytes(48).toString("base64url");
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const NODE_ENVS = ["development", "production", "test"] as const;
 
 export interface AppConfig {
 	nodeEnv: "development" | "production" | "test";
@@ -56,122 +63,176 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-export function loadConfig(env: Env = process.env): AppConfig {
-	const problems: string[] = [];
-	const read = (name: string): string | undefined => {
-		const value = env[name]?.trim();
-		return value ? value : undefined;
-	};
-
-	const url = (name: string, protocols: string[]): string | undefined => {
-		const value = read(name);
-		if (value === undefined) return undefined;
-		// RabbitMQ accepts a ";"-separated list of cluster URLs; each must be valid.
-		for (const part of value.split(";").filter(Boolean)) {
-			let parsed: URL;
-			try {
-				parsed = new URL(part);
-			} catch {
-				problems.push(`${name} is not a valid URL: "${part}"`);
-				continue;
-			}
-			if (!protocols.includes(parsed.protocol)) {
-				problems.push(`${name} must use ${protocols.map((p) => `${p}//`).join(" or ")}, got "${parsed.protocol}//"`);
-			}
-		}
-		return value;
-	};
-
-	const integer = (name: string, fallback: number, min: number, max: number): number => {
-		const value = read(name);
-		if (value === undefined) return fallback;
-		const parsed = Number(value);
-		if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-			problems.push(`${name} must be an integer between ${min} and ${max}, got "${value}"`);
-			return fallback;
-		}
-		return parsed;
-	};
-
-	const nodeEnvRaw = read("NODE_ENV") ?? "development";
-	if (!["development", "production", "test"].includes(nodeEnvRaw)) {
-		problems.push(`NODE_ENV must be development, production or test, got "${nodeEnvRaw}"`);
+/** A variable's problems, each a phrase that follows its name in ConfigError's message. */
+class VariableProblems extends Error {
+	constructor(readonly problems: string[]) {
+		super(problems.join("; "));
 	}
-	const nodeEnv = (["development", "production", "test"].includes(nodeEnvRaw) ? nodeEnvRaw : "development") as AppConfig["nodeEnv"];
+}
 
-	const servicesRaw = read("SERVICES");
-	let services: ServiceName[] = [...ALL_SERVICES];
-	if (servicesRaw) {
-		const names = servicesRaw
-			.split(",")
-			.map((s) => s.trim())
-			.filter(Boolean);
-		const unknown = names.filter((n) => !(ALL_SERVICES as readonly string[]).includes(n));
-		if (unknown.length) problems.push(`SERVICES names unknown services: ${unknown.join(", ")} (known: ${ALL_SERVICES.join(", ")})`);
-		services = names.filter((n): n is ServiceName => (ALL_SERVICES as readonly string[]).includes(n));
-		if (!services.length && !unknown.length) problems.push("SERVICES is set but lists no service");
+const refuse = (...problems: string[]): never => {
+	throw new VariableProblems(problems);
+};
+
+/** An integer from `min` to `max`. */
+const integer = (min: number, max: number) =>
+	makeValidator<number>((raw) => {
+		const value = Number(raw);
+		return Number.isInteger(value) && value >= min && value <= max ? value : refuse(`must be an integer between ${min} and ${max}, got "${raw}"`);
+	});
+
+/** One of `values`. */
+const oneOf = <T extends string>(values: readonly T[], described = `one of ${values.join(", ")}`) =>
+	makeValidator<T>((raw) => ((values as readonly string[]).includes(raw) ? (raw as T) : refuse(`must be ${described}, got "${raw}"`)));
+
+/** At least `min` characters; a password's message does not tell its length. */
+const atLeast = (min: number, { tellLength }: { tellLength: boolean }) =>
+	makeValidator<string>((raw) => (raw.length >= min ? raw : refuse(`must be at least ${min} characters${tellLength ? `, got ${raw.length}` : ""}`)));
+
+function urlProblems(value: string, protocols: string[]): string[] {
+	let parsed: URL;
+	try {
+		parsed = new URL(value);
+	} catch {
+		return [`is not a valid URL: "${value}"`];
 	}
+	return protocols.includes(parsed.protocol) ? [] : [`must use ${protocols.map((p) => `${p}//`).join(" or ")}, got "${parsed.protocol}//"`];
+}
 
-	const logLevelRaw = read("LOG_LEVEL") ?? "info";
-	if (!(LOG_LEVELS as readonly string[]).includes(logLevelRaw)) {
-		problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevelRaw}"`);
-	}
+/** A URL with one of `protocols`. */
+const url = (protocols: string[]) =>
+	makeValidator<string>((raw) => {
+		const problems = urlProblems(raw, protocols);
+		return problems.length ? refuse(...problems) : raw;
+	});
 
-	// A node of a cluster must share its secret with the others, and production
-	// must not depend on a process's lifetime: both need JWT_SECRET set.
-	const jwtSecretRaw = read("JWT_SECRET");
-	const secretRequiredBy =
+/** RabbitMQ takes a ";"-separated list of a cluster's URLs; each must be valid. */
+const urlList = (protocols: string[]) =>
+	makeValidator<string>((raw) => {
+		const problems = raw
+			.split(";")
+			.filter(Boolean)
+			.flatMap((part) => urlProblems(part, protocols));
+		return problems.length ? refuse(...problems) : raw;
+	});
+
+const isServiceName = (name: string): name is ServiceName => (ALL_SERVICES as readonly string[]).includes(name);
+
+/** A comma list of known services, as moleculer-runner takes it. */
+const serviceList = makeValidator<readonly ServiceName[]>((raw) => {
+	const names = raw
+		.split(",")
+		.map((name) => name.trim())
+		.filter(Boolean);
+	const unknown = names.filter((name) => !isServiceName(name));
+	if (unknown.length) refuse(`names unknown services: ${unknown.join(", ")} (known: ${ALL_SERVICES.join(", ")})`);
+	return names.length ? names.filter(isServiceName) : refuse("is set but lists no service");
+});
+
+/** Every variable, once. The rules that tie several together are the functions below. */
+const variables = {
+	NODE_ENV: oneOf(NODE_ENVS, "development, production or test")({ default: "development", desc: "production requires JWT_SECRET and real stores" }),
+	NAMESPACE: str({ default: "shop", desc: "Moleculer namespace; also prefixes Redis keys and RabbitMQ queues" }),
+	NODE_ID: str({ default: undefined, desc: "Moleculer node id; Moleculer's hostname-pid when unset" }),
+	SERVICES: serviceList({ default: ALL_SERVICES, desc: "the services this process runs", example: "api,order" }),
+	TRANSPORTER: urlList(["amqp:", "amqps:"])({
+		default: undefined,
+		desc: "RabbitMQ, where every node of the cluster meets; unset, calls stay in process",
+		example: "amqp://user:pass@host:5672",
+	}),
+	REDIS_URL: url(["redis:", "rediss:"])({
+		default: undefined,
+		desc: "the cacher and the access log buffer; unset, both in memory",
+		example: "redis://host:6379",
+	}),
+	DATABASE_URL: url(["postgres:", "postgresql:"])({
+		default: undefined,
+		desc: "PostgreSQL; unset, server.ts starts an embedded one",
+		example: "postgres://user@host:5432/shop",
+	}),
+	MONGO_URL: url(["mongodb:", "mongodb+srv:"])({
+		default: undefined,
+		desc: "the catalog's MongoDB; unset, server.ts starts jongodb",
+		example: "mongodb://host:27017/shop",
+	}),
+	JWT_SECRET: atLeast(MIN_JWT_SECRET_LENGTH, { tellLength: true })({
+		default: PROCESS_JWT_SECRET,
+		desc: "signs and verifies access tokens; the random default only where jwtSecretRule allows it",
+	}),
+	ACCESS_TOKEN_TTL_SECONDS: integer(10, 24 * 3600)({ default: 15 * 60, desc: "access token lifetime" }),
+	REFRESH_TOKEN_TTL_SECONDS: integer(60, 365 * 24 * 3600)({ default: 30 * 24 * 3600, desc: "refresh token lifetime" }),
+	PORT: integer(0, 65535)({ default: 3000, desc: "HTTP API port" }),
+	WS_PORT: integer(0, 65535)({ default: 3001, desc: "socket.io port" }),
+	LOG_LEVEL: oneOf(LOG_LEVELS)({ default: "info", desc: "the broker's log level" }),
+	ADMIN_EMAIL: str({ default: undefined, desc: "the admin an embedded start creates; server.ts uses admin@shop.local when unset" }),
+	ADMIN_PASSWORD: atLeast(8, { tellLength: false })({ default: undefined, desc: "that admin's password; generated when unset" }),
+	LOGS_FLUSH_INTERVAL_MS: integer(50, 3_600_000)({ default: 1000, desc: "how often buffered access logs move to PostgreSQL" }),
+	DEPENDENCY_WAIT_SECONDS: integer(1, 3600)({ default: 30, desc: "how long a starting node waits for its PostgreSQL and MongoDB" }),
+	// Longer than any order.create can take between reserving and recording (its calls time out after 10 s).
+	RESERVATION_GRACE_SECONDS: integer(1, 24 * 3600)({ default: 120, desc: "when the sweep asks about an unconfirmed reservation's order" }),
+};
+
+type VariableName = keyof typeof variables;
+/** What the environment gives, trimmed; empty is unset. */
+type Given = Record<VariableName, string | undefined>;
+
+/**
+ * A node of a cluster must share its secret with the others, and production
+ * must not depend on a process's lifetime: both need JWT_SECRET set.
+ */
+function jwtSecretRule(given: Given, nodeEnv: AppConfig["nodeEnv"]): string[] {
+	if (given.JWT_SECRET !== undefined) return [];
+	const requiredBy =
 		nodeEnv === "production"
 			? "in production"
-			: read("TRANSPORTER") !== undefined
+			: given.TRANSPORTER !== undefined
 				? "when TRANSPORTER is set (every node of the cluster must share it)"
 				: undefined;
-	if (jwtSecretRaw === undefined && secretRequiredBy) {
-		problems.push(`JWT_SECRET must be set ${secretRequiredBy}, at least ${MIN_JWT_SECRET_LENGTH} characters`);
-	} else if (jwtSecretRaw !== undefined && jwtSecretRaw.length < MIN_JWT_SECRET_LENGTH) {
-		problems.push(`JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters, got ${jwtSecretRaw.length}`);
-	}
-	const jwtSecret = jwtSecretRaw ?? PROCESS_JWT_SECRET;
+	return requiredBy ? [`JWT_SECRET must be set ${requiredBy}, at least ${MIN_JWT_SECRET_LENGTH} characters`] : [];
+}
 
-	const config: AppConfig = {
-		nodeEnv,
-		namespace: read("NAMESPACE") ?? "shop",
-		nodeId: read("NODE_ID"),
-		services,
-		transporterUrl: url("TRANSPORTER", ["amqp:", "amqps:"]),
-		redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
-		databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
-		mongoUrl: url("MONGO_URL", ["mongodb:", "mongodb+srv:"]),
-		jwtSecret,
-		accessTokenTtlSeconds: integer("ACCESS_TOKEN_TTL_SECONDS", 15 * 60, 10, 24 * 3600),
-		refreshTokenTtlSeconds: integer("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600, 60, 365 * 24 * 3600),
-		port: integer("PORT", 3000, 0, 65535),
-		wsPort: integer("WS_PORT", 3001, 0, 65535),
-		logLevel: ((LOG_LEVELS as readonly string[]).includes(logLevelRaw) ? logLevelRaw : "info") as LogLevel,
-		adminEmail: read("ADMIN_EMAIL"),
-		adminPassword: read("ADMIN_PASSWORD"),
-		logsFlushIntervalMs: integer("LOGS_FLUSH_INTERVAL_MS", 1000, 50, 3_600_000),
-		dependencyWaitSeconds: integer("DEPENDENCY_WAIT_SECONDS", 30, 1, 3600),
-		// Longer than any order.create can take between reserving and recording (its calls time out after 10 s).
-		reservationGraceSeconds: integer("RESERVATION_GRACE_SECONDS", 120, 1, 24 * 3600),
-	};
+/** Production needs real stores; it may run as one process without a transporter (calls in process are not a stand-in for anything). */
+function productionStoresRule(given: Given, nodeEnv: AppConfig["nodeEnv"]): string[] {
+	if (nodeEnv !== "production") return [];
+	const stores = ["REDIS_URL", "DATABASE_URL", "MONGO_URL"] as const;
+	return stores.filter((name) => given[name] === undefined).map((name) => `${name} must be set in production (embedded stand-ins are for development only)`);
+}
 
-	// Production needs real stores; it may run as one process without a
-	// transporter (calls in process are not a stand-in for anything).
-	if (nodeEnv === "production") {
-		const missing = (
-			[
-				["REDIS_URL", config.redisUrl],
-				["DATABASE_URL", config.databaseUrl],
-				["MONGO_URL", config.mongoUrl],
-			] as const
-		).filter(([, value]) => !value);
-		for (const [name] of missing) problems.push(`${name} must be set in production (embedded stand-ins are for development only)`);
-	}
-	if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
-		problems.push("ADMIN_PASSWORD must be at least 8 characters");
-	}
+function problemsOf(errors: Partial<Record<string, Error>>): string[] {
+	return Object.entries(errors).flatMap(([name, err]) =>
+		err instanceof VariableProblems ? err.problems.map((problem) => `${name} ${problem}`) : [`${name}: ${err!.message}`],
+	);
+}
 
+/** The configuration in `env` (the entry points pass process.env), or a ConfigError naming every bad variable. */
+export function loadConfig(env: Env): AppConfig {
+	const given = Object.fromEntries(Object.keys(variables).map((name) => [name, env[name]?.trim() || undefined])) as Given;
+	const problems: string[] = [];
+	// No middleware: the values go into AppConfig, not through envalid's proxy.
+	const vars = customCleanEnv(given, variables, (cleaned) => cleaned, { reporter: ({ errors }) => problems.push(...problemsOf(errors)) });
+	// A bad NODE_ENV is reported above; the rules then judge as in development.
+	const nodeEnv = vars.NODE_ENV ?? "development";
+	problems.push(...jwtSecretRule(given, nodeEnv), ...productionStoresRule(given, nodeEnv));
 	if (problems.length) throw new ConfigError(problems);
-	return config;
+	return {
+		nodeEnv,
+		namespace: vars.NAMESPACE,
+		nodeId: vars.NODE_ID,
+		services: [...vars.SERVICES],
+		transporterUrl: vars.TRANSPORTER,
+		redisUrl: vars.REDIS_URL,
+		databaseUrl: vars.DATABASE_URL,
+		mongoUrl: vars.MONGO_URL,
+		jwtSecret: vars.JWT_SECRET,
+		accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
+		refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
+		port: vars.PORT,
+		wsPort: vars.WS_PORT,
+		logLevel: vars.LOG_LEVEL,
+		adminEmail: vars.ADMIN_EMAIL,
+		adminPassword: vars.ADMIN_PASSWORD,
+		logsFlushIntervalMs: vars.LOGS_FLUSH_INTERVAL_MS,
+		dependencyWaitSeconds: vars.DEPENDENCY_WAIT_SECONDS,
+		reservationGraceSeconds: vars.RESERVATION_GRACE_SECONDS,
+	};
 }

@@ -43,6 +43,31 @@ describe("configuration", () => {
 		expect(problems.join("\n")).toMatch(/JWT_SECRET must be set when TRANSPORTER is set/);
 	});
 
+	it("keeps numbers within their bounds and NODE_ENV to its three values; blanks around a value do not count", () => {
+		const problems = problemsOf({ NODE_ENV: "staging", SERVICES: " , ", ACCESS_TOKEN_TTL_SECONDS: "5", LOGS_FLUSH_INTERVAL_MS: "0.5" });
+		expect(problems.sort()).toEqual([
+			'ACCESS_TOKEN_TTL_SECONDS must be an integer between 10 and 86400, got "5"',
+			'LOGS_FLUSH_INTERVAL_MS must be an integer between 50 and 3600000, got "0.5"',
+			'NODE_ENV must be development, production or test, got "staging"',
+			"SERVICES is set but lists no service",
+		]);
+		expect(loadConfig({ PORT: " 8080 ", NODE_ENV: " test ", LOG_LEVEL: "" })).toMatchObject({ port: 8080, nodeEnv: "test", logLevel: "info" });
+	});
+
+	it("takes a ;-separated list of RabbitMQ URLs in TRANSPORTER (a cluster), each checked", () => {
+		const node = { TRANSPORTER: "amqp://guest:guest@rabbit-1:5672;amqps://guest:guest@rabbit-2:5671", JWT_SECRET: "s".repeat(32) };
+		expect(loadConfig(node).transporterUrl).toBe(node.TRANSPORTER);
+		expect(problemsOf({ ...node, TRANSPORTER: "amqp://rabbit-1:5672;nats://rabbit-2:4222;not a url" })).toEqual([
+			'TRANSPORTER must use amqp:// or amqps://, got "nats://"',
+			'TRANSPORTER is not a valid URL: "not a url"',
+		]);
+	});
+
+	it("refuses an ADMIN_PASSWORD of fewer than 8 characters, without telling its length", () => {
+		expect(problemsOf({ ADMIN_PASSWORD: "seven-7" })).toEqual(["ADMIN_PASSWORD must be at least 8 characters"]);
+		expect(loadConfig({ ADMIN_PASSWORD: "eight-88" }).adminPassword).toBe("eight-88");
+	});
+
 	it("accepts a full production configuration", () => {
 		expect(problemsOf(productionEnv)).toEqual([]);
 	});

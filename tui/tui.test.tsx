@@ -33,8 +33,8 @@ describe("admin backoffice", () => {
 		const port = await freePort();
 		const wsPort = await freePort();
 		broker = await startBroker(env, [ApiService, AuthService, ProductService, OrderService, PaymentService, LogsService, WebsocketService], {
-			PORT: String(port),
-			WS_PORT: String(wsPort),
+			port,
+			wsPort,
 		});
 		await broker.call("auth.ensureAdmin", admin);
 		apiUrl = `http://127.0.0.1:${port}/api`;

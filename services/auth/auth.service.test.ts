@@ -1,6 +1,5 @@
 import type { ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import { loadConfig } from "../../shared/config.js";
 import type { AuthTokens, PublicUser } from "../../shared/contracts.js";
 import { verifyAccessToken } from "../../shared/tokens.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../../test/support/test-broker.js";
@@ -60,7 +59,7 @@ describe("auth service", () => {
 		expect(serialized).not.toMatch(/passwordHash|password_hash|scrypt\$/);
 		expect(serialized).not.toContain("correct horse");
 		// The access token names this user as a customer.
-		expect(await verifyAccessToken(result.accessToken, loadConfig().jwtSecret)).toEqual({ id: result.user.id, email: "ann@example.com", role: "customer" });
+		expect(await verifyAccessToken(result.accessToken, env.jwtSecret)).toEqual({ id: result.user.id, email: "ann@example.com", role: "customer" });
 	});
 
 	it("stores the password as a salted scrypt hash, not the password", async () => {
@@ -120,7 +119,7 @@ describe("auth service", () => {
 		const second = await broker.call<AuthTokens, object>("auth.refresh", { refreshToken: first.refreshToken });
 		expect(second.user).toEqual(first.user);
 		expect(second.refreshToken).not.toBe(first.refreshToken);
-		expect(await verifyAccessToken(second.accessToken, loadConfig().jwtSecret)).toMatchObject({ id: first.user.id });
+		expect(await verifyAccessToken(second.accessToken, env.jwtSecret)).toMatchObject({ id: first.user.id });
 
 		await expect(broker.call("auth.refresh", { refreshToken: first.refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
 		// The new one still works, once.
@@ -152,7 +151,7 @@ describe("auth service", () => {
 		await expect(broker.call("auth.me", {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		const registered = await register({ email: "me@example.com", password: "password-1", name: "Me" });
 		// The gateway puts the verified access token's user in meta.
-		const user = await verifyAccessToken(registered.accessToken, loadConfig().jwtSecret);
+		const user = await verifyAccessToken(registered.accessToken, env.jwtSecret);
 		const me = await broker.call<PublicUser, object>("auth.me", {}, { meta: { user } });
 		expect(me).toEqual(registered.user);
 		expect(JSON.stringify(me)).not.toMatch(/passwordHash|password_hash|scrypt\$/);
@@ -173,7 +172,7 @@ describe("auth service", () => {
 		// The admin logs in with the first password; the second call changed nothing.
 		const session = await login({ email: "boss@example.com", password: "admin-password" });
 		expect(session.user.role).toBe("admin");
-		expect(await verifyAccessToken(session.accessToken, loadConfig().jwtSecret)).toMatchObject({ role: "admin" });
+		expect(await verifyAccessToken(session.accessToken, env.jwtSecret)).toMatchObject({ role: "admin" });
 		await expect(login({ email: "boss@example.com", password: "other-password" })).rejects.toMatchObject({ type: "INVALID_CREDENTIALS" });
 	});
 

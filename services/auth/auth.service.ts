@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
-import { loadConfig, type AppConfig } from "../../shared/config.js";
 import {
 	AuthActions,
 	type AuthTokens,
@@ -16,15 +15,15 @@ import {
 } from "../../shared/contracts.js";
 import { ConflictError, NotFoundError, UnauthorizedError } from "../../shared/errors.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import type { ShopService } from "../../shared/service-settings.js";
 import { signAccessToken } from "../../shared/tokens.js";
 import { migrations } from "./migrations/index.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./password.js";
 import { SessionRepository } from "./session.repository.js";
 import { toPublicUser, UserRepository, type StoredUser } from "./user.repository.js";
 
-type AuthThis = Service &
+type AuthThis = ShopService &
 	PostgresThis & {
-		config: AppConfig;
 		users: UserRepository;
 		sessions: SessionRepository;
 		issueTokens(user: StoredUser): Promise<AuthTokens>;
@@ -119,24 +118,20 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 
 	methods: {
 		async issueTokens(this: AuthThis, user: StoredUser): Promise<AuthTokens> {
+			const { jwtSecret, accessTokenTtlSeconds, refreshTokenTtlSeconds } = this.settings.config;
 			const refreshToken = randomBytes(32).toString("base64url");
 			await this.sessions.insert({
 				id: randomUUID(),
 				userId: user.id,
 				tokenHash: hashToken(refreshToken),
-				expiresAt: new Date(Date.now() + this.config.refreshTokenTtlSeconds * 1000),
+				expiresAt: new Date(Date.now() + refreshTokenTtlSeconds * 1000),
 			});
-			const accessToken = await signAccessToken(
-				{ id: user.id, email: user.email, role: user.role },
-				this.config.jwtSecret,
-				this.config.accessTokenTtlSeconds,
-			);
-			return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtlSeconds, user: toPublicUser(user) };
+			const accessToken = await signAccessToken({ id: user.id, email: user.email, role: user.role }, jwtSecret, accessTokenTtlSeconds);
+			return { accessToken, refreshToken, expiresIn: accessTokenTtlSeconds, user: toPublicUser(user) };
 		},
 	},
 
 	created(this: AuthThis) {
-		this.config = loadConfig();
 		this.users = new UserRepository(this.sequelize);
 		this.sessions = new SessionRepository(this.sequelize);
 	},

@@ -25,7 +25,7 @@ describe("logs service", () => {
 			env,
 			[{ name: "logs", mixins: [LogsService], settings: { claimIdleMs: 100 } } as ServiceSchema<ServiceSettingSchema, never>],
 			{
-				LOGS_FLUSH_INTERVAL_MS: "3600000",
+				logsFlushIntervalMs: 3_600_000,
 			},
 		);
 		db = new Sequelize(env.databaseUrl, { logging: false });

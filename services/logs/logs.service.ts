@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { loadConfig } from "../../shared/config.js";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { LogsActions, type AccessLogEntry, type ListLogsParams, type RecordAccessLogParams, type ResultOf } from "../../shared/contracts.js";
 import { registerHealthProbe } from "../../shared/health.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import type { ShopService } from "../../shared/service-settings.js";
 import { MemoryBuffer, RedisStreamBuffer, type AccessLogBuffer } from "./access-log-buffer.js";
 import { AccessLogRepository } from "./access-log.repository.js";
 import { migrations } from "./migrations/index.js";
 
-type LogsThis = Service &
+type LogsThis = ShopService &
 	PostgresThis & {
 		buffer: AccessLogBuffer;
 		accessLogs: AccessLogRepository;
@@ -114,23 +114,16 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	},
 
 	created(this: LogsThis) {
-		const config = loadConfig();
+		const { redisUrl, namespace } = this.settings.config;
 		this.accessLogs = new AccessLogRepository(this.sequelize);
-		this.buffer = config.redisUrl
-			? new RedisStreamBuffer(
-					config.redisUrl,
-					`${config.namespace}:logs:access`,
-					"logs-flusher",
-					this.broker.nodeID,
-					undefined,
-					this.settings.claimIdleMs,
-				)
+		this.buffer = redisUrl
+			? new RedisStreamBuffer(redisUrl, `${namespace}:logs:access`, "logs-flusher", this.broker.nodeID, undefined, this.settings.claimIdleMs)
 			: new MemoryBuffer();
-		if (config.redisUrl) registerHealthProbe(this, "redis", () => this.buffer.ping());
+		if (redisUrl) registerHealthProbe(this, "redis", () => this.buffer.ping());
 	},
 
 	started(this: LogsThis) {
-		const { logsFlushIntervalMs } = loadConfig();
+		const { logsFlushIntervalMs } = this.settings.config;
 		this.flushTimer = setInterval(() => {
 			this.flush().catch((err) => this.logger.warn("Access log flush failed; entries stay buffered:", (err as Error).message));
 		}, logsFlushIntervalMs);

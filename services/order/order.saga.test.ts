@@ -92,7 +92,7 @@ describe("order saga: a reservation nobody gave back", () => {
 	};
 	beforeAll(async () => {
 		env = await createTestEnvironment();
-		broker = await startBroker(env, [ProductUnreachableForReleases, OrderService], { RESERVATION_GRACE_SECONDS: "1" });
+		broker = await startBroker(env, [ProductUnreachableForReleases, OrderService], { reservationGraceSeconds: 1 });
 		db = new Sequelize(env.databaseUrl, { logging: false });
 	});
 

@@ -93,13 +93,12 @@ describe("product service", () => {
 		await check(broker, "Mongo");
 
 		// Without MONGO_URL (and a memory cacher, so the two brokers share no cache).
-		const memory = await startBroker(env, [ProductService], { MONGO_URL: "", REDIS_URL: "" });
+		const memory = await startBroker(env, [ProductService], { mongoUrl: undefined, redisUrl: undefined });
 		try {
 			expect(memory.getLocalService("product")!.adapter).toBeInstanceOf(DbService.MemoryAdapter);
 			await check(memory, "Memory");
 		} finally {
 			await memory.stop();
-			env.apply();
 		}
 	});
 

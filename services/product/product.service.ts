@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { CursorOptions, DbAdapter } from "moleculer-db";
 import {
 	Events,
@@ -19,21 +19,20 @@ import {
 } from "../../shared/contracts.js";
 import { announceCommitted } from "../../shared/announce-committed.js";
 import { callAction } from "../../shared/call-action.js";
-import { loadConfig, type AppConfig } from "../../shared/config.js";
 import { NotFoundError } from "../../shared/errors.js";
 import { fieldsError } from "../../shared/validation.js";
 import { CatalogStoreMixin } from "../../shared/mixins/catalog-store.mixin.js";
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
+import type { ShopService } from "../../shared/service-settings.js";
 import { catalogSchema, type CatalogDocument } from "./catalog.model.js";
 import { InventoryRepository } from "./inventory.repository.js";
 import { migrations } from "./migrations/index.js";
 
-type ProductThis = Service &
+type ProductThis = ShopService &
 	PostgresThis & {
 		adapter: DbAdapter;
 		catalogEntry(doc: object): Promise<CatalogDocument>;
 		inventory: InventoryRepository;
-		config: AppConfig;
 		sweepTimer?: NodeJS.Timeout;
 		toProducts(docs: object[]): Promise<Product[]>;
 		announceStockChanges(ctx: Context | null, changes: StockChange[]): Promise<void>;
@@ -238,7 +237,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 		 * released. While the order service does not answer, nothing is decided.
 		 */
 		async sweepReservations(this: ProductThis): Promise<{ confirmed: number; released: number }> {
-			const orderIds = await this.inventory.unconfirmedOrders(this.config.reservationGraceSeconds, 100);
+			const orderIds = await this.inventory.unconfirmedOrders(this.settings.config.reservationGraceSeconds, 100);
 			if (!orderIds.length) return { confirmed: 0, released: 0 };
 			const placed = new Set(await callAction(this.broker, OrderActions.placed, { orderIds }));
 			await this.inventory.confirm(orderIds.filter((id) => placed.has(id)));
@@ -252,7 +251,6 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 	},
 
 	created(this: ProductThis) {
-		this.config = loadConfig();
 		this.inventory = new InventoryRepository(this.sequelize);
 	},
 
@@ -261,7 +259,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 			() => {
 				this.sweepReservations().catch((err: Error) => this.logger.debug("Reservation sweep skipped; it runs again on the next tick:", err.message));
 			},
-			Math.min(this.config.reservationGraceSeconds, 30) * 1000,
+			Math.min(this.settings.config.reservationGraceSeconds, 30) * 1000,
 		);
 		this.sweepTimer.unref();
 	},

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { Events, type AuthUser, type Notification, type OrderStatusEvent, type ProductAvailabilityEvent } from "../../shared/contracts.js";
-import { loadConfig } from "../../shared/config.js";
 import { signAccessToken } from "../../shared/tokens.js";
 import { createTestEnvironment, startBroker, testUsers, tokenFor, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
@@ -21,7 +20,7 @@ describe("websocket service", () => {
 
 	beforeAll(async () => {
 		env = await createTestEnvironment();
-		broker = await startBroker(env, [WebsocketService], { WS_PORT: "0" });
+		broker = await startBroker(env, [WebsocketService], { wsPort: 0 });
 		const { port } = await broker.call<{ port: number }, object>("websocket.info", {});
 		url = `http://127.0.0.1:${port}`;
 	});
@@ -43,7 +42,7 @@ describe("websocket service", () => {
 			socket.once("connect_error", (err) => reject(err));
 		});
 	};
-	const connectAs = async (user: AuthUser) => open({ token: await tokenFor(user) });
+	const connectAs = async (user: AuthUser) => open({ token: await tokenFor(env, user) });
 
 	const orderStatus = (user: AuthUser): OrderStatusEvent => ({
 		orderId: randomUUID(),
@@ -83,7 +82,7 @@ describe("websocket service", () => {
 		await expect(open({ token: "not-a-jwt" })).rejects.toMatchObject({ message: "INVALID_TOKEN" });
 		const forged = await signAccessToken(testUsers.admin, "some-other-secret-some-other-secret-12345", 600);
 		await expect(open({ token: forged })).rejects.toMatchObject({ message: "INVALID_TOKEN" });
-		const expired = await signAccessToken(testUsers.alice, loadConfig().jwtSecret, -60);
+		const expired = await signAccessToken(testUsers.alice, env.jwtSecret, -60);
 		await expect(open({ token: expired })).rejects.toMatchObject({ message: "INVALID_TOKEN" });
 	});
 

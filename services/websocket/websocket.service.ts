@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Server as SocketServer } from "socket.io";
-import { loadConfig, type AppConfig } from "../../shared/config.js";
 import {
 	Events,
 	WebsocketActions,
@@ -15,10 +14,10 @@ import {
 	type ResultOf,
 } from "../../shared/contracts.js";
 import { HealthMixin, registerHealthProbe } from "../../shared/health.js";
+import type { ShopService } from "../../shared/service-settings.js";
 import { verifyAccessToken } from "../../shared/tokens.js";
 
-type WebsocketThis = Service & {
-	config: AppConfig;
+type WebsocketThis = ShopService & {
 	http: HttpServer;
 	io: SocketServer;
 	notify<T>(rooms: string[], event: string, data: T): void;
@@ -79,13 +78,12 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 	},
 
 	created(this: WebsocketThis) {
-		this.config = loadConfig();
 		this.http = createServer();
 		this.io = new SocketServer(this.http, { serveClient: false, cors: { origin: true } });
 		this.io.use((socket, next) => {
 			const token = socket.handshake.auth?.token;
 			if (typeof token !== "string" || !token) return next(new Error("UNAUTHORIZED"));
-			verifyAccessToken(token, this.config.jwtSecret)
+			verifyAccessToken(token, this.settings.config.jwtSecret)
 				.then((user) => {
 					socket.data.user = user;
 					next();
@@ -104,7 +102,7 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 	async started(this: WebsocketThis) {
 		await new Promise<void>((resolve, reject) => {
 			this.http.once("error", reject);
-			this.http.listen(this.config.wsPort, () => resolve());
+			this.http.listen(this.settings.config.wsPort, () => resolve());
 		});
 		this.logger.info(`socket.io listening on port ${(this.http.address() as AddressInfo).port}`);
 	},

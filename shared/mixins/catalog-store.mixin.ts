@@ -2,9 +2,9 @@ import type { Service, ServiceSchema } from "moleculer";
 import DbService from "moleculer-db";
 import MongooseDbAdapter from "moleculer-db-adapter-mongoose";
 import mongoose from "mongoose";
-import { loadConfig } from "../config.js";
 import { DependencyErrorsMixin } from "../dependency-failures.js";
 import { HealthMixin, registerHealthProbe } from "../health.js";
+import type { ShopService, ShopServiceSettings } from "../service-settings.js";
 import { redactUrl, StartupError } from "../startup-error.js";
 
 /**
@@ -31,11 +31,13 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 	const crudActions = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
 	return {
 		mixins: [CatalogDbService, HealthMixin, DependencyErrorsMixin],
-		// Getters, so that MONGO_URL is read when the broker creates the service
-		// (after server.ts or a test has set it), not when this module is imported.
-		get adapter() {
-			const { mongoUrl } = loadConfig();
-			return mongoUrl
+		actions: Object.fromEntries(crudActions.map((name) => [name, false])),
+		// moleculer-db takes its adapter from the schema in its own `created`,
+		// which runs before this mixin's: chosen here, from the settings the
+		// service was created with.
+		merged(serviceSchema: ServiceSchema<ShopServiceSettings>) {
+			const { mongoUrl } = serviceSchema.settings!.config;
+			serviceSchema.adapter = mongoUrl
 				? new MongooseDbAdapter(mongoUrl, {
 						autoCreate: false,
 						autoIndex: true,
@@ -44,14 +46,11 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 						bufferCommands: false,
 					})
 				: new DbService.MemoryAdapter();
+			// The mongoose adapter connects mongoose's default connection when given a model.
+			if (mongoUrl) serviceSchema.model = mongoose.models[modelName] ?? mongoose.model<T>(modelName, schema);
 		},
-		// The mongoose adapter connects mongoose's default connection when given a model.
-		get model() {
-			return loadConfig().mongoUrl ? (mongoose.models[modelName] ?? mongoose.model<T>(modelName, schema)) : undefined;
-		},
-		actions: Object.fromEntries(crudActions.map((name) => [name, false])),
 		created(this: Service) {
-			if (!loadConfig().mongoUrl) return;
+			if (!(this as ShopService).settings.config.mongoUrl) return;
 			registerHealthProbe(this, "mongodb", async () => {
 				const db = mongoose.connection.db;
 				if (!db || mongoose.connection.readyState !== 1) throw new Error("not connected");
@@ -59,12 +58,12 @@ export function CatalogStoreMixin<T>(modelName: string, schema: mongoose.Schema<
 			});
 		},
 		async stopped(this: Service) {
-			if (loadConfig().mongoUrl) mongoose.connection.removeAllListeners("disconnected");
+			if ((this as ShopService).settings.config.mongoUrl) mongoose.connection.removeAllListeners("disconnected");
 			await (this as Service & { disconnect(): Promise<void> }).disconnect();
 		},
 		async started(this: Service) {
 			const connect = () => (this as Service & { connect(): Promise<void> }).connect();
-			const { mongoUrl, dependencyWaitSeconds } = loadConfig();
+			const { mongoUrl, dependencyWaitSeconds } = (this as ShopService).settings.config;
 			const deadline = Date.now() + dependencyWaitSeconds * 1000;
 			for (;;) {
 				try {

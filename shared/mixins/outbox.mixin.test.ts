@@ -7,7 +7,6 @@ import { deleteChannelQueues } from "../../test/support/cluster.js";
 import { testServers } from "../../test/support/servers.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
-import { loadConfig } from "../config.js";
 import { Channels, ChannelConsumers } from "../contracts.js";
 import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
 import { channelExchange, channelQueue, durableQueueOptions } from "../messaging/topology.js";
@@ -56,7 +55,7 @@ describe("outbox over durable RabbitMQ queues", () => {
 
 	beforeAll(async () => {
 		env = await createTestEnvironment();
-		publisher = await startBroker(env, [Publisher as ServiceSchema], { TRANSPORTER: testServers.amqpUrl, NODE_ID: "publisher" });
+		publisher = await startBroker(env, [Publisher as ServiceSchema], { transporterUrl: testServers.amqpUrl, nodeId: "publisher" });
 	});
 
 	afterAll(async () => {
@@ -80,7 +79,7 @@ describe("outbox over durable RabbitMQ queues", () => {
 		);
 
 		// Only now does the consumer group's first node start.
-		consumer = new ServiceBroker({ ...createBrokerOptions(loadConfig()), nodeID: "consumer", logger: false });
+		consumer = new ServiceBroker({ ...createBrokerOptions(env.config({ transporterUrl: testServers.amqpUrl, nodeId: "consumer" })), logger: false });
 		consumer.createService({
 			name: "payment-like",
 			channels: { [channel]: { group: "payment", handler: async (message: { orderId: string }) => void received.push(message.orderId) } },
@@ -142,7 +141,7 @@ describe("outbox relay with publisher confirms", () => {
 	beforeAll(async () => {
 		env = await createTestEnvironment();
 		// The timer stays out of the way: each test relays when it means to.
-		broker = await startBroker(env, [publisherSchema(3_600_000)], { TRANSPORTER: testServers.amqpUrl, NODE_ID: "confirming-publisher" });
+		broker = await startBroker(env, [publisherSchema(3_600_000)], { transporterUrl: testServers.amqpUrl, nodeId: "confirming-publisher" });
 		service = broker.getLocalService("publisher") as unknown as PublisherService;
 		admin = await amqp.connect(testServers.amqpUrl);
 	});

@@ -1,9 +1,9 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
-import { loadConfig } from "../config.js";
 import { registerHealthProbe } from "../health.js";
 import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
 import type { Publishes } from "../messaging/topology.js";
+import type { ShopService } from "../service-settings.js";
 import { sqlMigration, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
 /**
@@ -51,7 +51,7 @@ export interface OutboxOptions {
 	batchSize?: number;
 }
 
-type This = Service &
+type This = ShopService &
 	PostgresThis &
 	OutboxThis & {
 		outboxTimer?: NodeJS.Timeout;
@@ -97,7 +97,7 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 
 		async started(this: Service) {
 			const service = this as This;
-			const { transporterUrl } = loadConfig();
+			const { transporterUrl } = service.settings.config;
 			if (transporterUrl) {
 				const publisher = new ConfirmedPublisher({
 					url: transporterUrl,

@@ -1,10 +1,10 @@
 import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, Sequelize, type Transaction } from "sequelize";
 import { Umzug, type MigrationParams, type UmzugStorage } from "umzug";
-import { loadConfig } from "../config.js";
 import { DependencyErrorsMixin } from "../dependency-failures.js";
 import { HealthMixin, registerHealthProbe } from "../health.js";
 import { preparePostgres } from "../postgres-bootstrap.js";
+import type { ShopService } from "../service-settings.js";
 
 /**
  * A service that owns PostgreSQL data gets its own schema (auth, orders,
@@ -51,8 +51,8 @@ export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSch
 		},
 
 		created(this: Service) {
-			const service = this as Service & PostgresThis;
-			const { databaseUrl } = loadConfig();
+			const service = this as ShopService & PostgresThis;
+			const { databaseUrl } = service.settings.config;
 			if (!databaseUrl) throw new Error(`Service "${this.name}" needs PostgreSQL: set DATABASE_URL`);
 			service.sequelize = new Sequelize(databaseUrl, {
 				dialect: "postgres",
@@ -63,9 +63,10 @@ export function PostgresMixin(options: PostgresMixinOptions): Partial<ServiceSch
 		},
 
 		async started(this: Service) {
-			const { databaseUrl, dependencyWaitSeconds } = loadConfig();
+			const service = this as ShopService & PostgresThis;
+			const { databaseUrl, dependencyWaitSeconds } = service.settings.config;
 			await preparePostgres(databaseUrl!, dependencyWaitSeconds * 1000);
-			await migrate((this as Service & PostgresThis).sequelize, options);
+			await migrate(service.sequelize, options);
 		},
 
 		async stopped(this: Service) {

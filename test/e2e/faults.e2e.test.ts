@@ -7,7 +7,6 @@ import { ServiceBroker } from "moleculer";
 import pg from "pg";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER } from "../../shared/channel-retry.js";
-import { loadConfig } from "../../shared/config.js";
 import { ChannelConsumers, Channels, type AuthTokens, type Order, type Product } from "../../shared/contracts.js";
 import { channelExchange, channelQueue, deadLetterQueue, prefixed } from "../../shared/messaging/topology.js";
 import { Cluster, type ClusterNode } from "../support/cluster.js";
@@ -402,8 +401,13 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 
 		// The operator's way in (what `cli admin:create` does), then gone again:
 		// nothing of the test process stays connected to the RabbitMQ the tests stop.
-		env.apply({ TRANSPORTER: rabbit.url, REDIS_URL: redis.url, JWT_SECRET: cluster.jwtSecret });
-		const operator = new ServiceBroker({ ...createBrokerOptions(loadConfig()), nodeID: `operator-${env.namespace}`, logger: false });
+		const operatorConfig = env.config({
+			transporterUrl: rabbit.url,
+			redisUrl: redis.url,
+			jwtSecret: cluster.jwtSecret,
+			nodeId: `operator-${env.namespace}`,
+		});
+		const operator = new ServiceBroker({ ...createBrokerOptions(operatorConfig), logger: false });
 		await operator.start();
 		try {
 			await operator.waitForServices(["auth"], 30_000);

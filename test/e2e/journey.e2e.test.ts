@@ -3,7 +3,6 @@ import { ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
 import { io, type Socket } from "socket.io-client";
 import { createBrokerOptions } from "../../moleculer.config.js";
-import { loadConfig } from "../../shared/config.js";
 import type { AuthTokens, Notification, Order, PaymentPage, Product, ProductPage } from "../../shared/contracts.js";
 import { Cluster } from "../support/cluster.js";
 import { testServers } from "../support/servers.js";
@@ -93,8 +92,8 @@ describe("the system across processes", () => {
 
 		// The operator's way in (what `cli admin:create` does): join the cluster
 		// as a node and call the internal action.
-		env.apply({ TRANSPORTER: testServers.amqpUrl });
-		operator = new ServiceBroker({ ...createBrokerOptions(loadConfig()), nodeID: `operator-${env.namespace}`, logger: false });
+		const operatorConfig = env.config({ transporterUrl: testServers.amqpUrl, nodeId: `operator-${env.namespace}` });
+		operator = new ServiceBroker({ ...createBrokerOptions(operatorConfig), logger: false });
 		await operator.start();
 		await operator.waitForServices(["auth"], 30_000);
 		await operator.call("auth.ensureAdmin", { email: "admin@example.com", password: "admin password" });

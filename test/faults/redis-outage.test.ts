@@ -79,7 +79,7 @@ describe("a Redis outage", () => {
 		beforeAll(async () => {
 			env = await createTestEnvironment();
 			env.redisUrl = redis.url;
-			broker = await startBroker(env, [LogsService], { REDIS_URL: redis.url, LOGS_FLUSH_INTERVAL_MS: "100" });
+			broker = await startBroker(env, [LogsService], { redisUrl: redis.url, logsFlushIntervalMs: 100 });
 			db = new Sequelize(env.databaseUrl, { logging: false });
 		});
 

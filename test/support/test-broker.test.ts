@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { ServiceSchema } from "moleculer";
+import { testServers } from "./servers.js";
 import { waitFor } from "./wait-for.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "./test-broker.js";
 
@@ -53,17 +54,26 @@ describe("test environment", () => {
 		expect(await keysOf(other.namespace)).toEqual([`${other.namespace}-cache-echo.say:keep`, `${other.namespace}:logs:access`]);
 	});
 
-	it("sets a shared JWT_SECRET for brokers that join over a TRANSPORTER, which loadConfig() then requires", async () => {
-		const saved = { ...process.env };
+	it("gives brokers that join over a TRANSPORTER the environment's shared JWT secret, which a cluster's nodes need", () => {
+		const overRabbit = other.config({ transporterUrl: testServers.amqpUrl });
+		expect(overRabbit).toMatchObject({ transporterUrl: testServers.amqpUrl, jwtSecret: other.jwtSecret, namespace: other.namespace });
+		expect(other.jwtSecret.length).toBeGreaterThanOrEqual(32);
+		expect(other.config({ transporterUrl: testServers.amqpUrl, jwtSecret: "given-by-the-test-given-by-the-test" }).jwtSecret).toBe(
+			"given-by-the-test-given-by-the-test",
+		);
+	});
+
+	it("configures a broker's services through their settings, and never process.env", async () => {
+		const before = { ...process.env };
+		const broker = await startBroker(other, [{ name: "configured" }], { nodeId: `configured-${other.namespace}`, logsFlushIntervalMs: 100 });
 		try {
-			delete process.env.JWT_SECRET;
-			other.apply({ TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672" });
-			expect(process.env.JWT_SECRET).toBe(other.jwtSecret);
-			expect(other.jwtSecret.length).toBeGreaterThanOrEqual(32);
-			other.apply({ TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672", JWT_SECRET: "given-by-the-test-given-by-the-test" });
-			expect(process.env.JWT_SECRET).toBe("given-by-the-test-given-by-the-test");
+			expect(broker.nodeID).toBe(`configured-${other.namespace}`);
+			expect(broker.getLocalService("configured")!.settings.config).toEqual(
+				other.config({ nodeId: `configured-${other.namespace}`, logsFlushIntervalMs: 100 }),
+			);
 		} finally {
-			process.env = saved;
+			await broker.stop();
 		}
+		expect(process.env).toEqual(before);
 	});
 });

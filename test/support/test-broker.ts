@@ -3,8 +3,9 @@ import { Redis } from "ioredis";
 import { ServiceBroker, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import pg from "pg";
 import { createBrokerOptions } from "../../moleculer.config.js";
-import { loadConfig } from "../../shared/config.js";
+import { loadConfig, type AppConfig } from "../../shared/config.js";
 import type { AuthUser } from "../../shared/contracts.js";
+import { withConfig } from "../../shared/service-settings.js";
 import { signAccessToken } from "../../shared/tokens.js";
 import { MONGO_BASE_ENV, testServers } from "./servers.js";
 
@@ -18,15 +19,13 @@ export interface TestEnvironment {
 	mongoUrl: string;
 	redisUrl: string;
 	namespace: string;
-	/** The JWT_SECRET that apply() sets when the test's brokers join over a TRANSPORTER. */
+	/** The JWT secret of every config() of this environment, so that its brokers can join one another over a transporter. */
 	jwtSecret: string;
 	/**
-	 * Sets process.env so that loadConfig() (and every service) sees this
-	 * environment. With a TRANSPORTER it also sets JWT_SECRET (unless `extra`
-	 * gives one), which loadConfig() requires then; without one, JWT_SECRET is
-	 * left as it is (unset: the process's own random secret).
+	 * The configuration of a process on this environment, as loadConfig makes
+	 * it from the variables a node of it would have, with `overrides` on top.
 	 */
-	apply(extra?: Record<string, string>): void;
+	config(overrides?: Partial<AppConfig>): AppConfig;
 	/** Drops the database and deletes the namespace's Redis keys. */
 	drop(): Promise<void>;
 }
@@ -49,22 +48,18 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 		redisUrl: testServers.redisUrl,
 		namespace: `test-${id}`,
 		jwtSecret: randomBytes(32).toString("base64url"),
-		apply(extra = {}) {
-			Object.assign(process.env, {
+		config(overrides = {}) {
+			const variables = {
 				NODE_ENV: "test",
 				DATABASE_URL: env.databaseUrl,
 				MONGO_URL: env.mongoUrl,
 				REDIS_URL: env.redisUrl,
 				NAMESPACE: env.namespace,
+				JWT_SECRET: env.jwtSecret,
 				LOG_LEVEL: "warn",
 				LOGS_FLUSH_INTERVAL_MS: "200",
-				...extra,
-			});
-			delete process.env.TRANSPORTER;
-			if (extra.TRANSPORTER) {
-				process.env.TRANSPORTER = extra.TRANSPORTER;
-				process.env.JWT_SECRET = extra.JWT_SECRET ?? env.jwtSecret;
-			}
+			};
+			return { ...loadConfig(variables), ...overrides };
 		},
 		async drop() {
 			const client = new pg.Client({ connectionString: testServers.postgresAdminUrl });
@@ -103,15 +98,19 @@ export async function deleteRedisKeys(redisUrl: string, namespace: string): Prom
 	return deleted;
 }
 
-/** Starts an in-process broker (no transporter) with the given services on the environment. */
+/**
+ * Starts a broker with the given services on the environment, configured as
+ * `env.config(overrides)` configures it (in process unless `transporterUrl`
+ * is given).
+ */
 export async function startBroker(
 	env: TestEnvironment,
 	services: ServiceSchema<ServiceSettingSchema, never>[],
-	extraEnv: Record<string, string> = {},
+	overrides: Partial<AppConfig> = {},
 ): Promise<ServiceBroker> {
-	env.apply(extraEnv);
-	const broker = new ServiceBroker({ ...createBrokerOptions(loadConfig()), logger: false });
-	for (const schema of services) broker.createService(schema as ServiceSchema);
+	const config = env.config(overrides);
+	const broker = new ServiceBroker({ ...createBrokerOptions(config), logger: false });
+	for (const schema of services) broker.createService(withConfig(schema, config));
 	await broker.start();
 	return broker;
 }
@@ -122,6 +121,7 @@ export const testUsers = {
 	bob: { id: "00000000-0000-4000-8000-00000000000b", email: "bob@test.local", role: "customer" } as AuthUser,
 };
 
-export function tokenFor(user: AuthUser): Promise<string> {
-	return signAccessToken(user, loadConfig().jwtSecret, 600);
+/** An access token for `user`, signed with the secret of `signer` (a TestEnvironment or a config of one). */
+export function tokenFor(signer: { jwtSecret: string }, user: AuthUser): Promise<string> {
+	return signAccessToken(user, signer.jwtSecret, 600);
 }
