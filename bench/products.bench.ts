@@ -39,7 +39,7 @@ import ApiService from "../services/api.service.js";
 import AuthService from "../services/auth/auth.service.js";
 import LogsService from "../services/logs/logs.service.js";
 import ProductService from "../services/product/product.service.js";
-import type { Product } from "../shared/contracts.js";
+import { ProductActions, type Product } from "../shared/contracts.js";
 import { startJongodb } from "../shared/embedded/jongodb.js";
 import { Cluster, freePort } from "../test/support/cluster.js";
 import { MONGO_BASE_ENV } from "../test/support/servers.js";
@@ -185,7 +185,7 @@ async function measureInProcess(cleanup: Cleanup): Promise<{ figures: Figures; b
 	leaveSignalsToBench(broker);
 	const stopBroker = cleanup.add("stop the in-process broker", () => broker.stop());
 
-	const product = await broker.call<Product, typeof SAMPLE_PRODUCT>("product.create", SAMPLE_PRODUCT, { meta: { user: testUsers.admin } });
+	const product = await broker.call<Product, typeof SAMPLE_PRODUCT>(ProductActions.create.name, SAMPLE_PRODUCT, { meta: { user: testUsers.admin } });
 	const url = `http://127.0.0.1:${port}/api/products/${product.id}`;
 	const body = await fetchBody(url);
 	const figures = await measure("one process (Redis cacher)", url);

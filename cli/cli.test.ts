@@ -13,6 +13,7 @@ import { createTestEnvironment, startBroker, type TestEnvironment } from "../tes
 import { waitFor } from "../test/support/wait-for.js";
 import { ApiClient } from "../client/api-client.js";
 import { runCli } from "./program.js";
+import { AuthActions } from "../shared/contracts.js";
 
 interface Run {
 	code: number;
@@ -34,7 +35,7 @@ describe("operators' CLI", () => {
 			port,
 			wsPort: await freePort(),
 		});
-		await broker.call("auth.ensureAdmin", admin);
+		await broker.call(AuthActions.ensureAdmin.name, admin);
 		api = `http://127.0.0.1:${port}/api`;
 		await new ApiClient(api).register(customer.email, customer.password, customer.name);
 	});

@@ -3,7 +3,7 @@ import { Errors, ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { QueryTypes, Sequelize } from "sequelize";
 import { createBrokerOptions } from "../moleculer.config.js";
-import type { AuthTokens, Order, PaymentPage, Product } from "../shared/contracts.js";
+import { OrderActions, type AuthTokens, type Order, type PaymentPage, type Product } from "../shared/contracts.js";
 import { DependencyUnavailableError } from "../shared/errors.js";
 import { withConfig } from "../shared/service-settings.js";
 import { freePort } from "../test/support/cluster.js";
@@ -267,7 +267,7 @@ describe("api gateway", () => {
 		const { status, body } = toErrorResponse(new Error("connection to 10.0.0.5 refused, password=hunter2"));
 		expect(status).toBe(500);
 		expect(body).toEqual({ code: "INTERNAL_ERROR", message: "Something went wrong on our side" });
-		expect(toErrorResponse(new Errors.RequestTimeoutError({ action: "order.create", nodeID: "n1" }))).toEqual({
+		expect(toErrorResponse(new Errors.RequestTimeoutError({ action: OrderActions.create.name, nodeID: "n1" }))).toEqual({
 			status: 504,
 			body: { code: "TIMEOUT", message: "The request took too long; try again shortly" },
 		});
@@ -275,8 +275,8 @@ describe("api gateway", () => {
 
 	it("answers every outage with 503 SERVICE_UNAVAILABLE, without the cause", () => {
 		const outages: [string, Error][] = [
-			["no node runs the service", new Errors.ServiceNotFoundError({ action: "order.create" })],
-			["its nodes are not available", new Errors.ServiceNotAvailableError({ action: "order.create", nodeID: "n1" })],
+			["no node runs the service", new Errors.ServiceNotFoundError({ action: OrderActions.create.name })],
+			["its nodes are not available", new Errors.ServiceNotAvailableError({ action: OrderActions.create.name, nodeID: "n1" })],
 			["moleculer-web found no endpoint for the alias", new ApiGateway.Errors.ServiceUnavailableError("", undefined)],
 			["this node lost the transporter", new BrokerDisconnectedError()],
 			["a service's database is unreachable", new DependencyUnavailableError("PostgreSQL at 10.0.0.5:5432", new Error("ECONNREFUSED 10.0.0.5:5432"))],

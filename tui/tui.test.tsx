@@ -9,7 +9,7 @@ import OrderService from "../services/order/order.service.js";
 import PaymentService from "../services/payment/payment.service.js";
 import ProductService from "../services/product/product.service.js";
 import WebsocketService from "../services/websocket/websocket.service.js";
-import { Events, type OrderStatusEvent, type Product } from "../shared/contracts.js";
+import { AuthActions, Events, WebsocketActions, type OrderStatusEvent, type Product } from "../shared/contracts.js";
 import { freePort } from "../test/support/cluster.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../test/support/test-broker.js";
 import { waitFor } from "../test/support/wait-for.js";
@@ -36,7 +36,7 @@ describe("admin backoffice", () => {
 			port,
 			wsPort,
 		});
-		await broker.call("auth.ensureAdmin", admin);
+		await broker.call(AuthActions.ensureAdmin.name, admin);
 		apiUrl = `http://127.0.0.1:${port}/api`;
 		backoffice = new Backoffice(apiUrl, `http://127.0.0.1:${wsPort}`);
 		const asAdmin = new ApiClient(apiUrl);
@@ -118,7 +118,7 @@ describe("admin backoffice", () => {
 		ui.stdin.write("\r");
 	}
 
-	const connections = async () => (await broker.call<{ connections: number }, object>("websocket.info", {})).connections;
+	const connections = async () => (await broker.call<{ connections: number }, object>(WebsocketActions.info.name, {})).connections;
 
 	it("refuses a wrong password on the login screen and lets the admin try again", async () => {
 		const ui = open();

@@ -1,6 +1,6 @@
 import type { ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import type { AuthTokens, PublicUser } from "../../shared/contracts.js";
+import { AuthActions, type AuthTokens, type PublicUser } from "../../shared/contracts.js";
 import { verifyAccessToken } from "../../shared/tokens.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../../test/support/test-broker.js";
 import AuthService from "./auth.service.js";
@@ -23,8 +23,8 @@ describe("auth service", () => {
 		await env.drop();
 	});
 
-	const register = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>("auth.register", params);
-	const login = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>("auth.login", params);
+	const register = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>(AuthActions.register.name, params);
+	const login = (params: Record<string, unknown>) => broker.call<AuthTokens, Record<string, unknown>>(AuthActions.login.name, params);
 	const countUsers = async (email?: string) => {
 		const [{ count }] = await db.query<{ count: string }>(`SELECT count(*) FROM auth.users ${email ? "WHERE lower(email) = lower(:email)" : ""}`, {
 			replacements: { email: email ?? null },
@@ -116,25 +116,34 @@ describe("auth service", () => {
 
 	it("rotates refresh tokens: a used refresh token is refused", async () => {
 		const first = await register({ email: "refresh@example.com", password: "password-1", name: "Refresh" });
-		const second = await broker.call<AuthTokens, object>("auth.refresh", { refreshToken: first.refreshToken });
+		const second = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: first.refreshToken });
 		expect(second.user).toEqual(first.user);
 		expect(second.refreshToken).not.toBe(first.refreshToken);
 		expect(await verifyAccessToken(second.accessToken, env.jwtSecret)).toMatchObject({ id: first.user.id });
 
-		await expect(broker.call("auth.refresh", { refreshToken: first.refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: first.refreshToken })).rejects.toMatchObject({
+			code: 401,
+			type: "INVALID_REFRESH_TOKEN",
+		});
 		// The new one still works, once.
-		const third = await broker.call<AuthTokens, object>("auth.refresh", { refreshToken: second.refreshToken });
+		const third = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: second.refreshToken });
 		expect(third.user.id).toBe(first.user.id);
-		await expect(broker.call("auth.refresh", { refreshToken: second.refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
-		await expect(broker.call("auth.refresh", { refreshToken: "x".repeat(43) })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: second.refreshToken })).rejects.toMatchObject({
+			code: 401,
+			type: "INVALID_REFRESH_TOKEN",
+		});
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: "x".repeat(43) })).rejects.toMatchObject({
+			code: 401,
+			type: "INVALID_REFRESH_TOKEN",
+		});
 	});
 
 	it("uses a refresh token once even when two refreshes race", async () => {
 		const { refreshToken } = await register({ email: "refresh-race@example.com", password: "password-1", name: "Race" });
 		const results = await Promise.allSettled([
-			broker.call("auth.refresh", { refreshToken }),
-			broker.call("auth.refresh", { refreshToken }),
-			broker.call("auth.refresh", { refreshToken }),
+			broker.call(AuthActions.refresh.name, { refreshToken }),
+			broker.call(AuthActions.refresh.name, { refreshToken }),
+			broker.call(AuthActions.refresh.name, { refreshToken }),
 		]);
 		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
 		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected"))
@@ -143,27 +152,27 @@ describe("auth service", () => {
 
 	it("logout revokes the refresh token", async () => {
 		const { refreshToken } = await register({ email: "logout@example.com", password: "password-1", name: "Logout" });
-		await expect(broker.call("auth.logout", { refreshToken })).resolves.toEqual({ loggedOut: true });
-		await expect(broker.call("auth.refresh", { refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
+		await expect(broker.call(AuthActions.logout.name, { refreshToken })).resolves.toEqual({ loggedOut: true });
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
 	});
 
 	it("me requires a logged-in caller and returns that user", async () => {
-		await expect(broker.call("auth.me", {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(AuthActions.me.name, {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		const registered = await register({ email: "me@example.com", password: "password-1", name: "Me" });
 		// The gateway puts the verified access token's user in meta.
 		const user = await verifyAccessToken(registered.accessToken, env.jwtSecret);
-		const me = await broker.call<PublicUser, object>("auth.me", {}, { meta: { user } });
+		const me = await broker.call<PublicUser, object>(AuthActions.me.name, {}, { meta: { user } });
 		expect(me).toEqual(registered.user);
 		expect(JSON.stringify(me)).not.toMatch(/passwordHash|password_hash|scrypt\$/);
 	});
 
 	it("ensureAdmin creates an admin once and is idempotent", async () => {
-		const first = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", {
+		const first = await broker.call<{ created: boolean; user: PublicUser }, object>(AuthActions.ensureAdmin.name, {
 			email: "Boss@Example.com",
 			password: "admin-password",
 		});
 		expect(first).toEqual({ created: true, user: expect.objectContaining({ email: "boss@example.com", name: "Administrator", role: "admin" }) });
-		const second = await broker.call<{ created: boolean; user: PublicUser }, object>("auth.ensureAdmin", {
+		const second = await broker.call<{ created: boolean; user: PublicUser }, object>(AuthActions.ensureAdmin.name, {
 			email: "boss@example.com",
 			password: "other-password",
 		});
@@ -177,8 +186,8 @@ describe("auth service", () => {
 	});
 
 	it("ensureAdmin refuses an email that belongs to a customer, and leaves the customer as it was", async () => {
-		await broker.call("auth.register", { email: "shopper-first@example.com", password: "shopper-password", name: "Shopper" });
-		await expect(broker.call("auth.ensureAdmin", { email: "shopper-first@example.com", password: "admin-password" })).rejects.toMatchObject({
+		await broker.call(AuthActions.register.name, { email: "shopper-first@example.com", password: "shopper-password", name: "Shopper" });
+		await expect(broker.call(AuthActions.ensureAdmin.name, { email: "shopper-first@example.com", password: "admin-password" })).rejects.toMatchObject({
 			code: 409,
 			type: "EMAIL_TAKEN",
 		});
@@ -205,8 +214,8 @@ describe("auth service", () => {
 		];
 		for (const params of bad) await expect(register(params)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		await expect(login({ email: "not-an-email", password: "password-1" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
-		await expect(broker.call("auth.refresh", {})).rejects.toMatchObject({ name: "ValidationError", code: 422 });
-		await expect(broker.call("auth.ensureAdmin", { email: "admin2@example.com", password: "short" })).rejects.toMatchObject({
+		await expect(broker.call(AuthActions.refresh.name, {})).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+		await expect(broker.call(AuthActions.ensureAdmin.name, { email: "admin2@example.com", password: "short" })).rejects.toMatchObject({
 			name: "ValidationError",
 			code: 422,
 		});

@@ -1,6 +1,6 @@
 import type { ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import type { AuthTokens, PublicUser } from "../../shared/contracts.js";
+import { AuthActions, type AuthTokens, type PublicUser } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../../test/support/test-broker.js";
 import AuthService from "./auth.service.js";
 
@@ -38,7 +38,7 @@ describe("two auth services in one process", () => {
 	it("each registers, logs in, refreshes and logs out in its own database", async () => {
 		const [one, two] = sides;
 		const register = (broker: ServiceBroker, email: string, name: string, password: string) =>
-			broker.call<AuthTokens, object>("auth.register", { email, password, name });
+			broker.call<AuthTokens, object>(AuthActions.register.name, { email, password, name });
 
 		// The same email on both: each database has its own account.
 		const first = await register(one.broker, "same@example.com", "One", "password-one");
@@ -53,26 +53,34 @@ describe("two auth services in one process", () => {
 		expect(await sessions(two.db)).toBe(2);
 
 		// Each reads its own: its own password, its own user, its own sessions.
-		await expect(one.broker.call("auth.login", { email: "same@example.com", password: "password-one" })).resolves.toMatchObject({ user: { name: "One" } });
-		await expect(one.broker.call("auth.login", { email: "same@example.com", password: "password-two" })).rejects.toMatchObject({
+		await expect(one.broker.call(AuthActions.login.name, { email: "same@example.com", password: "password-one" })).resolves.toMatchObject({
+			user: { name: "One" },
+		});
+		await expect(one.broker.call(AuthActions.login.name, { email: "same@example.com", password: "password-two" })).rejects.toMatchObject({
 			type: "INVALID_CREDENTIALS",
 		});
-		await expect(two.broker.call("auth.login", { email: "same@example.com", password: "password-two" })).resolves.toMatchObject({ user: { name: "Two" } });
-		await expect(one.broker.call("auth.login", { email: "only-two@example.com", password: "password-two" })).rejects.toMatchObject({
+		await expect(two.broker.call(AuthActions.login.name, { email: "same@example.com", password: "password-two" })).resolves.toMatchObject({
+			user: { name: "Two" },
+		});
+		await expect(one.broker.call(AuthActions.login.name, { email: "only-two@example.com", password: "password-two" })).rejects.toMatchObject({
 			type: "INVALID_CREDENTIALS",
 		});
 		const me = (broker: ServiceBroker, tokens: AuthTokens) =>
-			broker.call<PublicUser, object>("auth.me", {}, { meta: { user: { id: tokens.user.id, email: tokens.user.email, role: tokens.user.role } } });
+			broker.call<PublicUser, object>(
+				AuthActions.me.name,
+				{},
+				{ meta: { user: { id: tokens.user.id, email: tokens.user.email, role: tokens.user.role } } },
+			);
 		await expect(me(one.broker, first)).resolves.toEqual(first.user);
 		await expect(me(two.broker, second)).resolves.toEqual(second.user);
 		await expect(me(two.broker, first)).rejects.toMatchObject({ type: "USER_NOT_FOUND" });
 
 		// A refresh token is known only where it was issued.
-		await expect(two.broker.call("auth.refresh", { refreshToken: first.refreshToken })).rejects.toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
-		const refreshed = await one.broker.call<AuthTokens, object>("auth.refresh", { refreshToken: first.refreshToken });
+		await expect(two.broker.call(AuthActions.refresh.name, { refreshToken: first.refreshToken })).rejects.toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
+		const refreshed = await one.broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: first.refreshToken });
 		expect(refreshed.user).toEqual(first.user);
-		await two.broker.call("auth.logout", { refreshToken: second.refreshToken });
-		await expect(two.broker.call("auth.refresh", { refreshToken: second.refreshToken })).rejects.toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
+		await two.broker.call(AuthActions.logout.name, { refreshToken: second.refreshToken });
+		await expect(two.broker.call(AuthActions.refresh.name, { refreshToken: second.refreshToken })).rejects.toMatchObject({ type: "INVALID_REFRESH_TOKEN" });
 		const revoked = (db: Sequelize) =>
 			db
 				.query<{ count: string }>(`SELECT count(*) FROM auth.sessions WHERE revoked_at IS NOT NULL`, { type: QueryTypes.SELECT })

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import type { ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import type { AccessLogEntry } from "../../shared/contracts.js";
+import { LogsActions, type AccessLogEntry } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
 import LogsService from "./logs.service.js";
@@ -53,8 +53,8 @@ describe("logs service", () => {
 		...overrides,
 	});
 	// A copy: in process, the validator converts the params object it is given.
-	const record = (e: AccessLogEntry) => broker.call("logs.record", { ...e });
-	const flush = () => broker.call<{ flushed: number }, object>("logs.flush", {});
+	const record = (e: AccessLogEntry) => broker.call(LogsActions.record.name, { ...e });
+	const flush = () => broker.call<{ flushed: number }, object>(LogsActions.flush.name, {});
 	const streamRequestIds = async () =>
 		((await redis.xrange(stream, "-", "+")) as StreamRecords).map(([, fields]) => (JSON.parse(fields[1]) as AccessLogEntry).requestId);
 	const stored = (requestId: string) =>
@@ -66,7 +66,8 @@ describe("logs service", () => {
 		const [count] = (await redis.xpending(stream, group)) as [number, ...unknown[]];
 		return count;
 	};
-	const list = (params: object, user = testUsers.admin) => broker.call<{ items: AccessLogEntry[] }, object>("logs.list", params, { meta: { user } });
+	const list = (params: object, user = testUsers.admin) =>
+		broker.call<{ items: AccessLogEntry[] }, object>(LogsActions.list.name, params, { meta: { user } });
 
 	it("record appends the entry to the Redis stream", async () => {
 		const e = entry();
@@ -149,7 +150,7 @@ describe("logs service", () => {
 
 	it("list is for admins only", async () => {
 		await expect(list({}, testUsers.alice)).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
-		await expect(broker.call("logs.list", {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(LogsActions.list.name, {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 	});
 
 	it("list filters by method, status, userId and requestId", async () => {

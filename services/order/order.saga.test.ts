@@ -1,6 +1,6 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
-import type { Product } from "../../shared/contracts.js";
+import { OrderActions, ProductActions, type Product } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
 import ProductService from "../product/product.service.js";
@@ -44,11 +44,15 @@ describe("order saga: a reservation whose answer was lost", () => {
 	});
 
 	it("releases the stock it may have reserved, stores no order, and lets the next order have the stock", async () => {
-		const product = await broker.call<Product, object>("product.create", { name: "Last lamp", price: 4000, stock: 1 }, { meta: { user: testUsers.admin } });
-		loseNextReply = true;
-		await expect(broker.call("order.create", { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.alice } })).rejects.toThrow(
-			/reply was lost/,
+		const product = await broker.call<Product, object>(
+			ProductActions.create.name,
+			{ name: "Last lamp", price: 4000, stock: 1 },
+			{ meta: { user: testUsers.admin } },
 		);
+		loseNextReply = true;
+		await expect(
+			broker.call(OrderActions.create.name, { items: [{ productId: product.id, quantity: 1 }] }, { meta: { user: testUsers.alice } }),
+		).rejects.toThrow(/reply was lost/);
 
 		const [{ available }] = await db.query<{ available: number }>(`SELECT available FROM inventory.stock_levels WHERE product_id = :id`, {
 			replacements: { id: product.id },
@@ -59,7 +63,7 @@ describe("order saga: a reservation whose answer was lost", () => {
 		expect(Number(orders)).toBe(0);
 
 		const next = await broker.call<{ status: string }, object>(
-			"order.create",
+			OrderActions.create.name,
 			{ items: [{ productId: product.id, quantity: 1 }] },
 			{ meta: { user: testUsers.bob } },
 		);
@@ -111,9 +115,13 @@ describe("order saga: a reservation nobody gave back", () => {
 		)[0].available;
 
 	it("releases the stock of an order that was never recorded, and keeps that of a recorded one", async () => {
-		const product = await broker.call<Product, object>("product.create", { name: "Desk", price: 9000, stock: 5 }, { meta: { user: testUsers.admin } });
+		const product = await broker.call<Product, object>(
+			ProductActions.create.name,
+			{ name: "Desk", price: 9000, stock: 5 },
+			{ meta: { user: testUsers.admin } },
+		);
 		const recorded = await broker.call<{ id: string }, object>(
-			"order.create",
+			OrderActions.create.name,
 			{ items: [{ productId: product.id, quantity: 1 }] },
 			{ meta: { user: testUsers.alice } },
 		);
@@ -121,7 +129,9 @@ describe("order saga: a reservation nobody gave back", () => {
 		// Recording fails (a constraint refuses this order's total), and so does giving the stock back.
 		await db.query(`ALTER TABLE orders.orders ADD CONSTRAINT refuse_two_units CHECK (total_amount <> 18000) NOT VALID`);
 		failReleases = true;
-		await expect(broker.call("order.create", { items: [{ productId: product.id, quantity: 2 }] }, { meta: { user: testUsers.bob } })).rejects.toThrow();
+		await expect(
+			broker.call(OrderActions.create.name, { items: [{ productId: product.id, quantity: 2 }] }, { meta: { user: testUsers.bob } }),
+		).rejects.toThrow();
 		expect(await available(product.id)).toBe(2);
 		failReleases = false;
 

@@ -4,6 +4,9 @@ import { QueryTypes, Sequelize } from "sequelize";
 import {
 	Channels,
 	Events,
+	OrderActions,
+	PaymentActions,
+	ProductActions,
 	type AuthUser,
 	type Order,
 	type OrderPage,
@@ -52,10 +55,11 @@ describe("order service", () => {
 		await env.drop();
 	});
 
-	const product = (name: string, price: number, stock: number) => broker.call<Product, object>("product.create", { name, price, stock }, as(testUsers.admin));
+	const product = (name: string, price: number, stock: number) =>
+		broker.call<Product, object>(ProductActions.create.name, { name, price, stock }, as(testUsers.admin));
 	const createOrder = (user: AuthUser, params: Record<string, unknown>, idempotencyKey?: string) =>
-		broker.call<Order, Record<string, unknown>>("order.create", params, as(user, idempotencyKey ? { idempotencyKey } : {}));
-	const getOrder = (id: string, user: AuthUser = testUsers.admin) => broker.call<Order, object>("order.get", { id }, as(user));
+		broker.call<Order, Record<string, unknown>>(OrderActions.create.name, params, as(user, idempotencyKey ? { idempotencyKey } : {}));
+	const getOrder = (id: string, user: AuthUser = testUsers.admin) => broker.call<Order, object>(OrderActions.get.name, { id }, as(user));
 	const available = async (productId: string) => {
 		const [row] = await db.query<{ available: number }>(`SELECT available FROM inventory.stock_levels WHERE product_id = :productId`, {
 			replacements: { productId },
@@ -70,7 +74,7 @@ describe("order service", () => {
 	const orderRows = () => count(`SELECT count(*) FROM orders.orders`);
 	const reservationsOf = (productId: string) => count(`SELECT count(*) FROM inventory.reservations WHERE product_id = :productId`, { productId });
 	const paymentsOf = async (orderId: string, user: AuthUser = testUsers.alice) =>
-		(await broker.call<PaymentPage, object>("payment.list", { orderId }, as(user))).items;
+		(await broker.call<PaymentPage, object>(PaymentActions.list.name, { orderId }, as(user))).items;
 	const settled = (id: string, status: Order["status"]) =>
 		waitFor(async () => (await getOrder(id)).status === status, `order ${id} to become ${status}`, 10_000, 25);
 
@@ -118,7 +122,7 @@ describe("order service", () => {
 			[sent[3], 1],
 		]);
 		expect((await getOrder(order.id, testUsers.alice)).items).toEqual(order.items);
-		const listed = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.alice));
+		const listed = await broker.call<OrderPage, object>(OrderActions.list.name, { pageSize: 100 }, as(testUsers.alice));
 		expect(listed.items.find((o) => o.id === order.id)!.items).toEqual(order.items);
 		const stored = await db.query<{ product_id: string; position: number }>(
 			`SELECT product_id, position FROM orders.order_items WHERE order_id = :id ORDER BY position`,
@@ -229,7 +233,10 @@ describe("order service", () => {
 		]) {
 			await expect(createOrder(testUsers.alice, bad)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		}
-		await expect(broker.call("order.create", { items: [{ productId: item.id, quantity: 1 }] })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(OrderActions.create.name, { items: [{ productId: item.id, quantity: 1 }] })).rejects.toMatchObject({
+			code: 401,
+			type: "UNAUTHORIZED",
+		});
 		expect(await orderRows()).toBe(ordersBefore);
 		expect(await available(item.id)).toBe(5);
 	});
@@ -350,7 +357,7 @@ describe("order service", () => {
 		// Not a UUID: no such order either, answered without asking PostgreSQL (which would refuse it as a uuid).
 		for (const id of ["nope", `${order.id}x`, "' OR 1=1 --"])
 			await expect(getOrder(id, testUsers.alice)).rejects.toMatchObject({ code: 404, type: "ORDER_NOT_FOUND" });
-		await expect(broker.call("order.get", { id: order.id })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(OrderActions.get.name, { id: order.id })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		expect(await getOrder(order.id, testUsers.alice)).toMatchObject({ id: order.id, userId: testUsers.alice.id });
 		expect(await getOrder(order.id, testUsers.admin)).toMatchObject({ id: order.id, userId: testUsers.alice.id });
 		await settled(order.id, "paid");
@@ -361,22 +368,22 @@ describe("order service", () => {
 		const bobs = await createOrder(testUsers.bob, { items: [{ productId: item.id, quantity: 1 }] });
 		const alices = await createOrder(testUsers.alice, { items: [{ productId: item.id, quantity: 1 }] });
 
-		const alicePage = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.alice));
+		const alicePage = await broker.call<OrderPage, object>(OrderActions.list.name, { pageSize: 100 }, as(testUsers.alice));
 		expect(alicePage.items.length).toBeGreaterThan(0);
 		expect(alicePage.items.every((o) => o.userId === testUsers.alice.id)).toBe(true);
 		expect(alicePage.items.map((o) => o.id)).toContain(alices.id);
 		expect(alicePage.total).toBe(await count(`SELECT count(*) FROM orders.orders WHERE user_id = :id`, { id: testUsers.alice.id }));
 
-		const bobPage = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.bob));
+		const bobPage = await broker.call<OrderPage, object>(OrderActions.list.name, { pageSize: 100 }, as(testUsers.bob));
 		expect(bobPage.items.map((o) => o.id)).toContain(bobs.id);
 		expect(bobPage.items.map((o) => o.id)).not.toContain(alices.id);
 		expect(bobPage.items.every((o) => o.userId === testUsers.bob.id)).toBe(true);
 
-		const adminPage = await broker.call<OrderPage, object>("order.list", { pageSize: 100 }, as(testUsers.admin));
+		const adminPage = await broker.call<OrderPage, object>(OrderActions.list.name, { pageSize: 100 }, as(testUsers.admin));
 		expect(adminPage.items.map((o) => o.id)).toEqual(expect.arrayContaining([alices.id, bobs.id]));
 		expect(adminPage.total).toBe(await orderRows());
 
-		await expect(broker.call("order.list", {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(OrderActions.list.name, {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		await settled(bobs.id, "paid");
 		await settled(alices.id, "paid");
 	});
@@ -411,7 +418,7 @@ describe("order service", () => {
 			10_000,
 			50,
 		);
-		// One "orders.created" per order, each published.
+		// One Channels.orderCreated per order, each published.
 		expect(await count(`SELECT count(*) FROM orders.outbox WHERE channel = 'orders.created' AND published_at IS NOT NULL`)).toBe(await orderRows());
 		await waitFor(
 			async () => (await count(`SELECT count(*) FROM payments.outbox WHERE published_at IS NULL`)) === 0,

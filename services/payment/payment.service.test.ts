@@ -4,6 +4,7 @@ import { QueryTypes, Sequelize } from "sequelize";
 import {
 	Channels,
 	Events,
+	PaymentActions,
 	type AuthUser,
 	type OrderCreatedMessage,
 	type PaymentPage,
@@ -74,7 +75,8 @@ describe("payment service", () => {
 			{ replacements: { orderId }, type: QueryTypes.SELECT },
 		);
 	const settledFor = (orderId: string) => settledMessages.filter((m) => m.orderId === orderId);
-	const listPage = (user: AuthUser | undefined, params: object = {}) => broker.call<PaymentPage, object>("payment.list", params, { meta: { user } });
+	const listPage = (user: AuthUser | undefined, params: object = {}) =>
+		broker.call<PaymentPage, object>(PaymentActions.list.name, params, { meta: { user } });
 	const list = async (user: AuthUser | undefined, params: object = {}) => (await listPage(user, params)).items;
 
 	it("charges once when the same orders.created message is delivered twice through the channel", async () => {

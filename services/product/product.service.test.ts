@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import DbService from "moleculer-db";
 import { QueryTypes, Sequelize } from "sequelize";
-import { Events, type Product, type ProductPage } from "../../shared/contracts.js";
+import { Events, ProductActions, type Product, type ProductPage } from "../../shared/contracts.js";
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import ProductService from "./product.service.js";
 
@@ -28,20 +28,20 @@ describe("product service", () => {
 		await env.drop();
 	});
 
-	const create = (params: Record<string, unknown>) => broker.call<Product, Record<string, unknown>>("product.create", params, asAdmin);
+	const create = (params: Record<string, unknown>) => broker.call<Product, Record<string, unknown>>(ProductActions.create.name, params, asAdmin);
 
 	it("creates a product with its stock, and only for admins", async () => {
 		const product = await create({ name: "Kettle", price: 4500, stock: 7, category: "equipment" });
 		expect(product).toMatchObject({ name: "Kettle", price: 4500, currency: "EUR", available: 7, active: true });
-		await expect(broker.call("product.create", { name: "X", price: 1 }, { meta: { user: testUsers.alice } })).rejects.toMatchObject({
+		await expect(broker.call(ProductActions.create.name, { name: "X", price: 1 }, { meta: { user: testUsers.alice } })).rejects.toMatchObject({
 			code: 403,
 			type: "FORBIDDEN",
 		});
-		await expect(broker.call("product.create", { name: "X", price: 1 })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+		await expect(broker.call(ProductActions.create.name, { name: "X", price: 1 })).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 	});
 
 	it("rejects bad input without writing anything", async () => {
-		const before = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
+		const before = await broker.call<ProductPage, object>(ProductActions.list.name, { pageSize: 100 });
 		for (const bad of [
 			{ name: "", price: 1 },
 			{ name: "A", price: 1.5 },
@@ -51,38 +51,38 @@ describe("product service", () => {
 		]) {
 			await expect(create(bad)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		}
-		const after = await broker.call<ProductPage, object>("product.list", { pageSize: 100 });
+		const after = await broker.call<ProductPage, object>(ProductActions.list.name, { pageSize: 100 });
 		expect(after.total).toBe(before.total);
 	});
 
 	it("answers an unknown id with PRODUCT_NOT_FOUND, also one longer than any id", async () => {
-		await expect(broker.call("product.get", { id: randomUUID() })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
-		await expect(broker.call("product.get", { id: "x".repeat(65) })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
+		await expect(broker.call(ProductActions.get.name, { id: randomUUID() })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
+		await expect(broker.call(ProductActions.get.name, { id: "x".repeat(65) })).rejects.toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
 	});
 
 	it("lists with filters, sorting and pages", async () => {
 		await create({ name: "Mug blue", price: 1000, stock: 1, category: "cups" });
 		await create({ name: "Mug red", price: 1200, stock: 1, category: "cups" });
 		await create({ name: "Mug green", price: 1400, stock: 1, category: "cups" });
-		const cups = await broker.call<ProductPage, object>("product.list", { category: "cups", sort: "-price", pageSize: 2 });
+		const cups = await broker.call<ProductPage, object>(ProductActions.list.name, { category: "cups", sort: "-price", pageSize: 2 });
 		expect(cups.total).toBe(3);
 		expect(cups.totalPages).toBe(2);
 		expect(cups.items.map((p) => p.name)).toEqual(["Mug green", "Mug red"]);
-		const second = await broker.call<ProductPage, object>("product.list", { category: "cups", sort: "-price", pageSize: 2, page: 2 });
+		const second = await broker.call<ProductPage, object>(ProductActions.list.name, { category: "cups", sort: "-price", pageSize: 2, page: 2 });
 		expect(second.items.map((p) => p.name)).toEqual(["Mug blue"]);
-		const cheap = await broker.call<ProductPage, object>("product.list", { q: "mug", maxPrice: 1200, sort: "price" });
+		const cheap = await broker.call<ProductPage, object>(ProductActions.list.name, { q: "mug", maxPrice: 1200, sort: "price" });
 		expect(cheap.items.map((p) => p.name)).toEqual(["Mug blue", "Mug red"]);
 	});
 
 	it("matches a category whatever its case, literally, on MongoDB (jongodb) and on the memory adapter", async () => {
 		const check = async (on: ServiceBroker, label: string) => {
-			const admin = (params: Record<string, unknown>) => on.call<Product, Record<string, unknown>>("product.create", params, asAdmin);
+			const admin = (params: Record<string, unknown>) => on.call<Product, Record<string, unknown>>(ProductActions.create.name, params, asAdmin);
 			const beans = await admin({ name: `${label} beans`, price: 900, category: "coffee" });
 			const kettle = await admin({ name: `${label} kettle`, price: 2500, category: "Brew.Gear" });
 			await admin({ name: `${label} cup`, price: 300, category: "coffee cups" });
 			await admin({ name: `${label} grinder`, price: 4000, category: "BrewXGear" });
 			const names = async (category: string) =>
-				(await on.call<ProductPage, object>("product.list", { category, q: label, pageSize: 100 })).items.map((p) => p.id);
+				(await on.call<ProductPage, object>(ProductActions.list.name, { category, q: label, pageSize: 100 })).items.map((p) => p.id);
 			for (const category of ["coffee", "Coffee", "COFFEE", " coffee "])
 				expect({ label, category, found: await names(category) }).toEqual({ label, category, found: [beans.id] });
 			// The dot is a dot, not any character; the match is whole, not a prefix.
@@ -103,7 +103,7 @@ describe("product service", () => {
 	});
 
 	it("refuses a minPrice above maxPrice with 422 naming both fields", async () => {
-		await expect(broker.call("product.list", { minPrice: 5000, maxPrice: 2000 })).rejects.toMatchObject({
+		await expect(broker.call(ProductActions.list.name, { minPrice: 5000, maxPrice: 2000 })).rejects.toMatchObject({
 			name: "ValidationError",
 			code: 422,
 			type: "VALIDATION_ERROR",
@@ -114,13 +114,13 @@ describe("product service", () => {
 		});
 		// Equal bounds are a price, not a contradiction.
 		const exact = await create({ name: "Exactly 2000", price: 2000, stock: 1 });
-		const page = await broker.call<ProductPage, object>("product.list", { minPrice: 2000, maxPrice: 2000, pageSize: 100 });
+		const page = await broker.call<ProductPage, object>(ProductActions.list.name, { minPrice: 2000, maxPrice: 2000, pageSize: 100 });
 		expect(page.items.map((p) => p.id)).toContain(exact.id);
 		expect(page.items.every((p) => p.price === 2000)).toBe(true);
 	});
 
 	it("says which sort was sent and which are allowed", async () => {
-		await expect(broker.call("product.list", { sort: "foo" })).rejects.toMatchObject({
+		await expect(broker.call(ProductActions.list.name, { sort: "foo" })).rejects.toMatchObject({
 			code: 422,
 			data: [
 				expect.objectContaining({
@@ -133,17 +133,17 @@ describe("product service", () => {
 
 	it("serves reads from the cache and cleans it when stock changes", async () => {
 		const product = await create({ name: "Cached grinder", price: 8900, stock: 3 });
-		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(3);
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: product.id })).available).toBe(3);
 		// Written behind the service's back: a cached read does not see it...
 		await db.query(`UPDATE inventory.stock_levels SET available = 2 WHERE product_id = :id`, { replacements: { id: product.id } });
-		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(3);
-		const listed = async () => (await broker.call<ProductPage, object>("product.list", { q: "Cached grinder" })).items[0].available;
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: product.id })).available).toBe(3);
+		const listed = async () => (await broker.call<ProductPage, object>(ProductActions.list.name, { q: "Cached grinder" })).items[0].available;
 		expect(await listed()).toBe(2);
 		await db.query(`UPDATE inventory.stock_levels SET available = 5 WHERE product_id = :id`, { replacements: { id: product.id } });
 		expect(await listed()).toBe(2);
 		// ...until the service itself changes the stock, which cleans the cache.
-		await broker.call("product.reserve", { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] });
-		expect((await broker.call<Product, object>("product.get", { id: product.id })).available).toBe(4);
+		await broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] });
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: product.id })).available).toBe(4);
 		expect(await listed()).toBe(4);
 	});
 
@@ -152,7 +152,7 @@ describe("product service", () => {
 		const b = await create({ name: "Line B", price: 100, stock: 1 });
 		const orderId = randomUUID();
 		await expect(
-			broker.call("product.reserve", {
+			broker.call(ProductActions.reserve.name, {
 				orderId,
 				lines: [
 					{ productId: a.id, quantity: 2 },
@@ -160,9 +160,9 @@ describe("product service", () => {
 				],
 			}),
 		).rejects.toMatchObject({ code: 409, type: "OUT_OF_STOCK", data: { shortages: [{ productId: b.id, requested: 2, available: 1 }] } });
-		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(5);
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(5);
 
-		await broker.call("product.reserve", {
+		await broker.call(ProductActions.reserve.name, {
 			orderId,
 			lines: [
 				{ productId: a.id, quantity: 2 },
@@ -170,26 +170,28 @@ describe("product service", () => {
 			],
 		});
 		// The same order reserving again changes nothing.
-		await broker.call("product.reserve", {
+		await broker.call(ProductActions.reserve.name, {
 			orderId,
 			lines: [
 				{ productId: a.id, quantity: 2 },
 				{ productId: b.id, quantity: 1 },
 			],
 		});
-		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(3);
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(3);
 		expect(unavailable).toContainEqual({ productId: b.id, name: "Line B", available: 0 });
 
-		await broker.call("product.release", { orderId });
-		await broker.call("product.release", { orderId });
-		expect((await broker.call<Product, object>("product.get", { id: a.id })).available).toBe(5);
-		expect((await broker.call<Product, object>("product.get", { id: b.id })).available).toBe(1);
+		await broker.call(ProductActions.release.name, { orderId });
+		await broker.call(ProductActions.release.name, { orderId });
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(5);
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: b.id })).available).toBe(1);
 	});
 
 	it("never sells a unit twice: 40 concurrent reservations for 6 units", async () => {
 		const product = await create({ name: "Scarce", price: 100, stock: 6 });
 		const results = await Promise.allSettled(
-			Array.from({ length: 40 }, () => broker.call("product.reserve", { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] })),
+			Array.from({ length: 40 }, () =>
+				broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }),
+			),
 		);
 		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(6);
 		for (const r of results.filter((r): r is PromiseRejectedResult => r.status === "rejected")) expect(r.reason).toMatchObject({ type: "OUT_OF_STOCK" });

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import { io as connectClient, type Socket } from "socket.io-client";
-import { Events, type AuthUser, type Notification, type OrderStatusEvent, type ProductAvailabilityEvent } from "../../shared/contracts.js";
+import { Events, WebsocketActions, type AuthUser, type Notification, type OrderStatusEvent, type ProductAvailabilityEvent } from "../../shared/contracts.js";
 import { signAccessToken } from "../../shared/tokens.js";
 import { createTestEnvironment, startBroker, testUsers, tokenFor, type TestEnvironment } from "../../test/support/test-broker.js";
 import { waitFor } from "../../test/support/wait-for.js";
@@ -21,7 +21,7 @@ describe("websocket service", () => {
 	beforeAll(async () => {
 		env = await createTestEnvironment();
 		broker = await startBroker(env, [WebsocketService], { wsPort: 0 });
-		const { port } = await broker.call<{ port: number }, object>("websocket.info", {});
+		const { port } = await broker.call<{ port: number }, object>(WebsocketActions.info.name, {});
 		url = `http://127.0.0.1:${port}`;
 	});
 
@@ -73,7 +73,7 @@ describe("websocket service", () => {
 	it("accepts a connection with a valid access token", async () => {
 		const alice = await connectAs(testUsers.alice);
 		expect(alice.socket.connected).toBe(true);
-		expect((await broker.call<{ connections: number }, object>("websocket.info", {})).connections).toBeGreaterThanOrEqual(1);
+		expect((await broker.call<{ connections: number }, object>(WebsocketActions.info.name, {})).connections).toBeGreaterThanOrEqual(1);
 	});
 
 	it("refuses a connection without a token or with a bad one", async () => {

@@ -7,7 +7,7 @@ import { ServiceBroker } from "moleculer";
 import pg from "pg";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER } from "../../shared/channel-retry.js";
-import { ChannelConsumers, Channels, type AuthTokens, type Order, type Product } from "../../shared/contracts.js";
+import { AuthActions, ChannelConsumers, Channels, type AuthTokens, type Order, type Product } from "../../shared/contracts.js";
 import { channelExchange, channelQueue, deadLetterQueue, prefixed } from "../../shared/messaging/topology.js";
 import { Cluster, type ClusterNode } from "../support/cluster.js";
 import { startPrivateRabbit, startPrivateRedis, type PrivateRabbit, type PrivateServer } from "../support/private-servers.js";
@@ -411,7 +411,7 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		await operator.start();
 		try {
 			await operator.waitForServices(["auth"], 30_000);
-			await operator.call("auth.ensureAdmin", { email: "admin@example.com", password: "admin password" });
+			await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "admin password" });
 		} finally {
 			await operator.stop();
 		}

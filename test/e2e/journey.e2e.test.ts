@@ -3,7 +3,16 @@ import { ServiceBroker } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
 import { io, type Socket } from "socket.io-client";
 import { createBrokerOptions } from "../../moleculer.config.js";
-import type { AuthTokens, Notification, Order, PaymentPage, Product, ProductPage } from "../../shared/contracts.js";
+import {
+	AuthActions,
+	Events,
+	type AuthTokens,
+	type Notification,
+	type Order,
+	type PaymentPage,
+	type Product,
+	type ProductPage,
+} from "../../shared/contracts.js";
 import { Cluster } from "../support/cluster.js";
 import { testServers } from "../support/servers.js";
 import { createTestEnvironment, type TestEnvironment } from "../support/test-broker.js";
@@ -96,7 +105,7 @@ describe("the system across processes", () => {
 		operator = new ServiceBroker({ ...createBrokerOptions(operatorConfig), logger: false });
 		await operator.start();
 		await operator.waitForServices(["auth"], 30_000);
-		await operator.call("auth.ensureAdmin", { email: "admin@example.com", password: "admin password" });
+		await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "admin password" });
 		const login = await http<AuthTokens>("POST", "/auth/login", { body: { email: "admin@example.com", password: "admin password" } });
 		expect(login.body.user.role).toBe("admin");
 		adminToken = login.body.accessToken;
@@ -138,10 +147,10 @@ describe("the system across processes", () => {
 		expect(orderRequestId).toBeTruthy();
 
 		await waitFor(
-			() => received.some((n) => n.event === "order.status" && n.data.orderId === orderId && n.data.status === "paid"),
+			() => received.some((n) => n.event === Events.orderStatus && n.data.orderId === orderId && n.data.status === "paid"),
 			"order.status paid on the socket",
 		);
-		expect(received.find((n) => n.event === "payment.status" && n.data.orderId === orderId)).toMatchObject({ data: { status: "succeeded" } });
+		expect(received.find((n) => n.event === Events.paymentStatus && n.data.orderId === orderId)).toMatchObject({ data: { status: "succeeded" } });
 		for (const notification of received)
 			expect(notification).toEqual({ id: expect.any(String), event: expect.any(String), data: expect.any(Object), at: expect.any(String) });
 
@@ -240,7 +249,7 @@ describe("the system across processes", () => {
 		await expect(db.query(`UPDATE inventory.stock_levels SET available = -1 WHERE product_id = :id`, { replacements: { id: product.id } })).rejects.toThrow(
 			/stock_never_negative/,
 		);
-		await waitFor(() => adminFeed.some((n) => n.event === "product.unavailable" && n.data.productId === product.id), "product.unavailable for admins");
+		await waitFor(() => adminFeed.some((n) => n.event === Events.productUnavailable && n.data.productId === product.id), "product.unavailable for admins");
 	});
 
 	it("answers bad input with a clear 4xx and a stable code, and writes nothing", async () => {

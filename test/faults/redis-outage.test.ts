@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ServiceBroker, type Context } from "moleculer";
 import { QueryTypes, Sequelize } from "sequelize";
 import LogsService from "../../services/logs/logs.service.js";
-import type { AccessLogEntry } from "../../shared/contracts.js";
+import { LogsActions, type AccessLogEntry } from "../../shared/contracts.js";
 import { ResilientRedisCacher } from "../../shared/resilient-redis-cacher.js";
 import { startPrivateRedis, type PrivateServer } from "../support/private-servers.js";
 import { createTestEnvironment, startBroker, type TestEnvironment } from "../support/test-broker.js";
@@ -109,11 +109,11 @@ describe("a Redis outage", () => {
 			)[0].count;
 
 		it("keeps every access log recorded before, during and after the outage, and its readiness says so", async () => {
-			await broker.call("logs.record", entry("/before"));
+			await broker.call(LogsActions.record.name, entry("/before"));
 			await waitFor(async () => (await stored("/before")) === "1", "the entry before the outage flushed");
 
 			await redis.outage.begin();
-			for (let i = 0; i < 5; i++) await broker.call("logs.record", entry("/during"));
+			for (let i = 0; i < 5; i++) await broker.call(LogsActions.record.name, entry("/during"));
 			const during = await broker.call<{ checks: Record<string, string> }, object>("logs.health", {});
 			expect(during.checks.redis).toMatch(/^down/);
 			expect(await stored("/during")).toBe("5");
@@ -125,7 +125,7 @@ describe("a Redis outage", () => {
 				async () => (await broker.call<{ checks: Record<string, string> }, object>("logs.health", {})).checks.redis === "up",
 				"logs' Redis up again",
 			);
-			await broker.call("logs.record", entry("/after"));
+			await broker.call(LogsActions.record.name, entry("/after"));
 			await waitFor(async () => (await stored("/after")) === "1", "the entry after the outage flushed");
 			expect(await stored("/before")).toBe("1");
 		}, 30_000);
