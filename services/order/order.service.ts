@@ -2,7 +2,6 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { UniqueConstraintError } from "sequelize";
 import {
-	ChannelConsumers,
 	Channels,
 	Events,
 	MAX_UNITS_PER_LINE,
@@ -100,10 +99,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 	name: "order",
 
 	// Migrations in the order they were written; those already applied are skipped by name.
-	mixins: [
-		PostgresMixin({ schema: "orders", migrations }),
-		OutboxMixin({ schema: "orders", publishes: { [Channels.orderCreated]: ChannelConsumers[Channels.orderCreated] } }),
-	],
+	mixins: [PostgresMixin({ schema: "orders", migrations }), OutboxMixin({ schema: "orders", publishes: [Channels.orderCreated] })],
 
 	actions: {
 		create: {
@@ -165,7 +161,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 					}
 					throw err;
 				}
-				this.relayOutbox().catch((err) => this.logger.warn("Outbox relay after order creation failed; the timer retries:", (err as Error).message));
+				this.relayOutboxSoon();
 				await this.announceStatus({ id: orderId, userId: user.id }, "pending_payment", null);
 
 				ctx.meta.$statusCode = 201;

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import {
-	ChannelConsumers,
 	Channels,
 	Events,
 	pageOf,
@@ -38,10 +37,7 @@ type PaymentThis = Service &
 const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 	name: "payment",
 
-	mixins: [
-		PostgresMixin({ schema: "payments", migrations }),
-		OutboxMixin({ schema: "payments", publishes: { [Channels.paymentSettled]: ChannelConsumers[Channels.paymentSettled] } }),
-	],
+	mixins: [PostgresMixin({ schema: "payments", migrations }), OutboxMixin({ schema: "payments", publishes: [Channels.paymentSettled] })],
 
 	actions: {
 		list: {
@@ -79,7 +75,7 @@ const PaymentService: ServiceSchema<ServiceSettingSchema, PaymentThis> = {
 			const outcome = await this.askProvider(payment, message.payment.token);
 			const settled = await this.settle(payment, outcome);
 			if (!settled) return;
-			this.relayOutbox().catch((err) => this.logger.warn("Outbox relay after payment failed; the timer retries:", (err as Error).message));
+			this.relayOutboxSoon();
 			await this.announce(settled);
 		},
 

@@ -10,6 +10,8 @@ export const Channels = {
 	paymentSettled: "payments.settled",
 } as const;
 
+export type DurableChannel = (typeof Channels)[keyof typeof Channels];
+
 /**
  * Who consumes each durable channel (the @moleculer/channels group). The
  * publisher declares these queues too, so a message published before its
@@ -18,7 +20,7 @@ export const Channels = {
 export const ChannelConsumers = {
 	[Channels.orderCreated]: ["payment"],
 	[Channels.paymentSettled]: ["order"],
-} as const satisfies Record<string, readonly string[]>;
+} as const satisfies Record<DurableChannel, readonly string[]>;
 
 export const Events = {
 	productChanged: "product.changed",

@@ -29,7 +29,7 @@ const publisherSchema = (relayIntervalMs: number): ServiceSchema => ({
 				outboxMigration("pub"),
 			],
 		}),
-		OutboxMixin({ schema: "pub", publishes: { [channel]: ChannelConsumers[channel] }, relayIntervalMs }),
+		OutboxMixin({ schema: "pub", publishes: [channel], relayIntervalMs }),
 	],
 	actions: {
 		place: {

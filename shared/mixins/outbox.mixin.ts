@@ -2,7 +2,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { registerHealthProbe } from "../health.js";
 import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
-import type { Publishes } from "../messaging/topology.js";
+import { ChannelConsumers, type DurableChannel } from "../contracts.js";
 import type { ShopService } from "../service-settings.js";
 import { sqlMigration, type Migration, type PostgresThis } from "./postgres.mixin.js";
 
@@ -38,15 +38,17 @@ export function outboxMigration(schema: string): Migration {
 
 export interface OutboxThis {
 	/** Records a message to publish once `transaction` commits. */
-	addToOutbox(transaction: Transaction, channel: string, payload: object): Promise<void>;
-	/** Publishes pending messages now (call after the commit); the relay timer catches the rest. */
+	addToOutbox(transaction: Transaction, channel: DurableChannel, payload: object): Promise<void>;
+	/** Publishes pending messages now; the relay timer catches the rest. */
 	relayOutbox(): Promise<number>;
+	/** After a commit: starts a relay without waiting for it; if it fails, the timer's next run publishes. */
+	relayOutboxSoon(): void;
 }
 
 export interface OutboxOptions {
 	schema: string;
-	/** The channels this service publishes, with their consumer groups (ChannelConsumers). */
-	publishes: Publishes;
+	/** The channels this service publishes; their consumer groups, whose queues it declares, come from ChannelConsumers. */
+	publishes: readonly DurableChannel[];
 	relayIntervalMs?: number;
 	batchSize?: number;
 }
@@ -64,11 +66,15 @@ type This = ShopService &
 export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSize = 100 }: OutboxOptions): Partial<ServiceSchema> {
 	return {
 		methods: {
-			async addToOutbox(this: This, transaction: Transaction, channel: string, payload: object) {
+			async addToOutbox(this: This, transaction: Transaction, channel: DurableChannel, payload: object) {
 				await this.sequelize.query(`INSERT INTO "${schema}".outbox (channel, payload) VALUES (:channel, :payload)`, {
 					replacements: { channel, payload: JSON.stringify(payload) },
 					transaction,
 				});
+			},
+
+			relayOutboxSoon(this: This) {
+				this.relayOutbox().catch((err: Error) => this.logger.warn("Outbox relay failed; the timer retries:", err.message));
 			},
 
 			relayOutbox(this: This): Promise<number> {
@@ -102,7 +108,7 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 				const publisher = new ConfirmedPublisher({
 					url: transporterUrl,
 					namespace: this.broker.namespace,
-					publishes,
+					publishes: Object.fromEntries(publishes.map((channel) => [channel, ChannelConsumers[channel]])),
 					connectionName: `outbox ${this.fullName}@${this.broker.nodeID}`,
 					logger: this.logger,
 				});
