@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ServiceBroker, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
+import pTimeout from "p-timeout";
 import { createBrokerOptions } from "./moleculer.config.js";
 import { ConfigError, loadConfig, type AppConfig, type ServiceName } from "./shared/config.js";
 import { callAction } from "./shared/call-action.js";
@@ -133,10 +134,10 @@ function stopOnSignals(broker: ServiceBroker, stopStores: () => Promise<void>): 
 
 /** broker.stop(), given up after `ms` (a service that hangs must not keep the stores running). */
 async function stopWithin(broker: ServiceBroker, ms: number): Promise<void> {
-	let timer: NodeJS.Timeout | undefined;
-	const timeout = new Promise<void>((resolve) => (timer = setTimeout(() => (console.error(`The broker did not stop within ${ms} ms`), resolve()), ms)));
-	await Promise.race([broker.stop().catch((err: Error) => console.error(`Stopping the broker failed: ${err.message}`)), timeout]);
-	clearTimeout(timer);
+	await pTimeout(
+		broker.stop().catch((err: Error) => console.error(`Stopping the broker failed: ${err.message}`)),
+		{ milliseconds: ms, fallback: () => console.error(`The broker did not stop within ${ms} ms`) },
+	);
 }
 
 main().catch((err) => {

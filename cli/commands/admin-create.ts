@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import { ServiceBroker } from "moleculer";
+import pTimeout from "p-timeout";
 import { createBrokerOptions } from "../../moleculer.config.js";
 import { loadConfig } from "../../shared/config.js";
 import { callAction } from "../../shared/call-action.js";
@@ -47,18 +48,17 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 				...(opts.verbose ? {} : { logger: false }),
 			});
 			try {
-				await within(
-					opts.timeout * 1000,
-					(async () => {
-						await broker.start();
-						await broker.waitForServices(["auth"], opts.timeout * 1000);
-					})(),
-					() =>
-						new CliError(
-							"CLUSTER_UNAVAILABLE",
-							`no auth service answered within ${opts.timeout} s on ${redact(config.transporterUrl!)} (namespace "${config.namespace}"): is the cluster running?`,
-						),
-				);
+				const joined = (async () => {
+					await broker.start();
+					await broker.waitForServices(["auth"], opts.timeout * 1000);
+				})();
+				await pTimeout(joined, {
+					milliseconds: opts.timeout * 1000,
+					message: new CliError(
+						"CLUSTER_UNAVAILABLE",
+						`no auth service answered within ${opts.timeout} s on ${redact(config.transporterUrl!)} (namespace "${config.namespace}"): is the cluster running?`,
+					),
+				});
 				const params = { email, password, ...(opts.name ? { name: opts.name } : {}) };
 				const { created, user } = await callAction(broker, AuthActions.ensureAdmin, params).catch((err: { type?: string }) => {
 					// auth refuses to turn a shopper's account into an admin.
@@ -68,20 +68,10 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 				});
 				io.out(created ? `Created admin ${user.email} (${user.id}).` : `The admin ${user.email} already exists; nothing changed.`);
 			} finally {
-				await within(10_000, broker.stop(), () => new CliError("STOP_TIMEOUT", "the broker did not stop within 10 s"));
+				await pTimeout(broker.stop(), { milliseconds: 10_000, message: new CliError("STOP_TIMEOUT", "the broker did not stop within 10 s") });
 				// Moleculer debounces its INFO broadcast by a second and leaves that
 				// timer running after stop(); cancel it so a host process (a test) is not held.
 				(broker.localServiceChanged as unknown as { cancel?: () => void }).cancel?.();
 			}
 		});
-}
-
-/** `promise`, or the error `onTimeout` makes when it takes longer than `ms`. */
-async function within<T>(ms: number, promise: Promise<T>, onTimeout: () => Error): Promise<T> {
-	let timer: NodeJS.Timeout | undefined;
-	try {
-		return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]);
-	} finally {
-		clearTimeout(timer);
-	}
 }
