@@ -82,6 +82,8 @@ export const SEALING_OVERHEAD = HEADER_BYTES + IV_BYTES + TAG_BYTES;
 const SESSION_PACKETS = 2 ** 28;
 /** Session keys of other nodes kept derived; one per live sender session is enough, more only saves a derivation. */
 const SESSION_CACHE_SIZE = 1024;
+/** IVs drawn from the CSPRNG at once: one call per packet costs more than the encryption itself. */
+const IV_POOL_SIZE = 1024;
 
 interface Session {
 	header: Buffer; // version, key id and salt: the first bytes of every packet it seals
@@ -101,6 +103,9 @@ export class TransitSealer {
 	private readonly maxPacketAgeMs: number;
 	/** Packets sealed under one session key before the next. */
 	private readonly sessionPackets: number;
+	/** Random bytes for the next IVs; IVs are public, only their randomness matters. */
+	private readonly ivPool = Buffer.allocUnsafe(IV_POOL_SIZE * IV_BYTES);
+	private ivOffset = this.ivPool.length;
 
 	constructor(
 		private readonly keyring: ClusterKeyring,
@@ -124,7 +129,12 @@ export class TransitSealer {
 		const header = Buffer.allocUnsafe(HEADER_BYTES);
 		this.session.header.copy(header);
 		header.writeBigUInt64BE(BigInt(sentAt), HEADER_BYTES - TIME_BYTES);
-		const iv = randomFillSync(Buffer.allocUnsafe(IV_BYTES));
+		if (this.ivOffset === this.ivPool.length) {
+			randomFillSync(this.ivPool);
+			this.ivOffset = 0;
+		}
+		// Copied into the sealed packet below, before the pool is drawn from again.
+		const iv = this.ivPool.subarray(this.ivOffset, (this.ivOffset += IV_BYTES));
 		const cipher = createCipheriv("aes-256-gcm", this.session.key, iv);
 		cipher.setAAD(this.authenticatedData(header, type));
 		return Buffer.concat([header, iv, cipher.update(packet), cipher.final(), cipher.getAuthTag()]);

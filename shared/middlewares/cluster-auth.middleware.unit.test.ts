@@ -16,6 +16,9 @@ describe("TransitSealer", () => {
 		expect(sealed.includes(Buffer.from("hunter2"))).toBe(false);
 		expect(sealed.includes(Buffer.from("auth.login"))).toBe(false);
 		expect(node.seal("REQ", packet).equals(sealed)).toBe(false);
+		// IVs come from a pool refilled from the CSPRNG: never one twice, across refills too.
+		const ivs = new Set(Array.from({ length: 3000 }, () => node.seal("REQ", packet).toString("hex", 29, 41)));
+		expect(ivs.size).toBe(3000);
 		// Another node with the same secret opens it.
 		expect(sealer().open("REQ", sealed)).toEqual({ ok: true, packet });
 	});
