@@ -33,9 +33,10 @@ import { RateLimitedWarnings } from "../rate-limited-warnings.js";
  * - session salt: each node derives a session key of its own from the cluster
  *   key (HKDF, the salt chosen at random when it starts, and again every 2^28
  *   packets). Random 96-bit IVs under one key must stay well under 2^32
- *   packets to keep the chance of a repeated IV (which would expose the GCM
- *   key) negligible, and a whole cluster sealing under one key for months
- *   would not; per session the chance stays under 2^-40.
+ *   packets to keep the chance of a repeated IV (which reveals the XOR of two
+ *   packets and lets packets be forged) negligible, and a whole cluster
+ *   sealing under one key for months would not; per session the chance stays
+ *   under 2^-40.
  * - sent at: a packet older (or newer) than `maxPacketAgeMs` is dropped, so a
  *   packet recorded off RabbitMQ cannot be replayed later (a request from a
  *   gateway, say, to place an order again). Within that window a replay is
