@@ -1,6 +1,8 @@
 import type { Channel as AmqpChannel, ChannelModel, ConsumeMessage } from "amqplib";
 import Channels from "@moleculer/channels";
 import { REDELIVERED_COUNT_HEADER } from "./channel-retry.js";
+import { describeSignatureFailure, SIGNATURE_HEADER, type MessageSigner, type SignatureFailure } from "./messaging/message-signing.js";
+import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 
 /**
  * The @moleculer/channels 0.1.8 AMQP adapter (the registry's latest), with its
@@ -11,6 +13,10 @@ import { REDELIVERED_COUNT_HEADER } from "./channel-retry.js";
  * its handler succeeded; a failed one is re-published to its queue with
  * `x-redelivered-count` raised, and moved to the dead-letter queue when that
  * count reaches maxRetries.
+ *
+ * Given a `signer` (shared/messaging/message-signing.ts), it also signs what
+ * it publishes and refuses every message that does not carry the cluster's
+ * signature, before deserializing it.
  */
 
 interface DeadLettering {
@@ -30,6 +36,12 @@ interface SubscribedChannel {
 	handler(payload: unknown, raw: ConsumeMessage): Promise<unknown>;
 }
 
+interface PublishOptions {
+	raw?: boolean;
+	headers?: Record<string, unknown>;
+	[option: string]: unknown;
+}
+
 interface AmqpAdapterInternals {
 	opts: { maxRetries: number; deadLettering: DeadLettering };
 	connection: ChannelModel | null;
@@ -37,10 +49,12 @@ interface AmqpAdapterInternals {
 	connected: boolean;
 	stopping: boolean;
 	logger: { info(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void };
-	serializer: { deserialize(content: Buffer): unknown };
+	serializer: { serialize(payload: unknown): Buffer; deserialize(content: Buffer): unknown };
 	addPrefixTopic(name: string): string;
 	checkClientLibVersion(library: string, range: string): boolean;
 	tryConnect(): Promise<void>;
+	disconnect(): Promise<void>;
+	publish(channelName: string, payload: unknown, opts?: PublishOptions): Promise<void>;
 	subscribe(chan: SubscribedChannel): Promise<void>;
 	addChannelActiveMessages(channelId: string, ids: string[]): void;
 	removeChannelActiveMessages(channelId: string, ids: string[]): void;
@@ -52,7 +66,29 @@ const AmqpAdapter = (Channels as unknown as { Adapters: { AMQP: unknown } }).Ada
 /** The unprefixed dead-lettering options of each channel, as first given. */
 const givenDeadLettering = new WeakMap<SubscribedChannel, DeadLettering | undefined>();
 
+/** The header that says why a message was refused unhandled (dead-lettered without retries): `signature: <failure>`. */
+export const REJECTED_HEADER = "x-rejected";
+
+export interface ResilientAmqpAdapterExtras {
+	/**
+	 * Signs what the adapter publishes, and refuses, before any handler or
+	 * retry, every consumed message without a valid signature: it goes straight
+	 * to the dead-letter queue (or is dropped without one). Without it,
+	 * messages are neither signed nor checked.
+	 */
+	signer?: MessageSigner;
+}
+
 export class ResilientAmqpAdapter extends AmqpAdapter {
+	private readonly signer?: MessageSigner;
+	private readonly rejections = new RateLimitedWarnings((message) => this.logger.error(message));
+
+	/** `options` are the upstream adapter's. */
+	constructor(options?: object, { signer }: ResilientAmqpAdapterExtras = {}) {
+		super(options);
+		this.signer = signer;
+	}
+
 	/**
 	 * Defect: it warns on every start that amqplib 0.10 "is not supported
 	 * officially" (it checks for ^0.8 || ^0.9), although its own tests run on
@@ -111,6 +147,10 @@ export class ResilientAmqpAdapter extends AmqpAdapter {
 	}
 
 	private async consume(chan: SubscribedChannel, channel: AmqpChannel, msg: ConsumeMessage): Promise<void> {
+		if (this.signer) {
+			const check = this.signer.verify(chan.name, msg.content, msg.properties.headers);
+			if (!check.valid) return this.refuse(chan, channel, msg, check.failure);
+		}
 		try {
 			await chan.handler(this.serializer.deserialize(msg.content), msg);
 			this.onChannel(() => channel.ack(msg));
@@ -131,17 +171,55 @@ export class ResilientAmqpAdapter extends AmqpAdapter {
 			});
 		} else if (deadLettering?.enabled) {
 			this.logger.error(`Message of '${chan.name}' failed ${redeliveries} time(s); moved to ${deadLettering.queueName}`);
-			this.onChannel(() => {
-				channel.publish(deadLettering.exchangeName ?? "", deadLettering.queueName, msg.content, {
-					...msg.properties,
-					headers: { ...msg.properties.headers, "x-original-channel": chan.name, "x-original-group": chan.group },
-				});
-				channel.ack(msg);
-			});
+			this.deadLetter(chan, deadLettering, channel, msg);
 		} else {
 			this.logger.error(`Message of '${chan.name}' failed ${redeliveries} time(s); dropped (no dead-letter queue)`);
 			this.onChannel(() => channel.nack(msg, false, false));
 		}
+	}
+
+	/**
+	 * A message without the cluster's signature is never handled, nor retried
+	 * (no retry can make it valid). It is dead-lettered rather than dropped:
+	 * the dead-letter queue keeps the evidence of a forgery, and a genuine fact
+	 * refused because of a misconfigured secret can be moved back once fixed.
+	 * Logged as an error, at most once a minute per channel and failure.
+	 */
+	private refuse(chan: SubscribedChannel, channel: AmqpChannel, msg: ConsumeMessage, failure: SignatureFailure): void {
+		const deadLettering = chan.deadLettering;
+		const outcome = deadLettering?.enabled ? `moved to ${deadLettering.queueName} unhandled` : "dropped unhandled (no dead-letter queue)";
+		this.rejections.report(`${chan.name} ${failure}`, `Messages of '${chan.name}' that ${describeSignatureFailure(failure)}: ${outcome}`, chan.group);
+		if (deadLettering?.enabled) this.deadLetter(chan, deadLettering, channel, msg, { [REJECTED_HEADER]: `signature: ${failure}` });
+		else this.onChannel(() => channel.nack(msg, false, false));
+	}
+
+	private deadLetter(
+		chan: SubscribedChannel,
+		deadLettering: DeadLettering,
+		channel: AmqpChannel,
+		msg: ConsumeMessage,
+		headers: Record<string, unknown> = {},
+	): void {
+		this.onChannel(() => {
+			channel.publish(deadLettering.exchangeName ?? "", deadLettering.queueName, msg.content, {
+				...msg.properties,
+				headers: { ...msg.properties.headers, "x-original-channel": chan.name, "x-original-group": chan.group, ...headers },
+			});
+			channel.ack(msg);
+		});
+	}
+
+	/** With a signer, signs what sendToChannel publishes over RabbitMQ, as ConfirmedPublisher signs the outbox's facts. */
+	override async publish(channelName: string, payload: unknown, opts: PublishOptions = {}): Promise<void> {
+		if (!this.signer) return super.publish(channelName, payload, opts);
+		// `raw`: the caller passed the bytes themselves, which the upstream adapter publishes as they are.
+		const body = opts.raw ? (payload as Buffer) : this.serializer.serialize(payload);
+		await super.publish(channelName, body, { ...opts, raw: true, headers: { ...opts.headers, [SIGNATURE_HEADER]: this.signer.sign(channelName, body) } });
+	}
+
+	override async disconnect(): Promise<void> {
+		await super.disconnect();
+		this.rejections.stop();
 	}
 
 	/** Runs `work` (on the delivering channel); if that channel closed, RabbitMQ redelivers the message. */

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
 import type { ChannelModel, ConfirmChannel, Message } from "amqplib";
+import { SIGNATURE_HEADER, type MessageSigner } from "./message-signing.js";
 import { channelExchange, declareTopology, type Publishes } from "./topology.js";
 
 export interface ConfirmedPublisherOptions {
@@ -19,6 +20,8 @@ export interface ConfirmedPublisherOptions {
 	/** The wait before each attempt to connect again. */
 	reconnectSeconds?: number;
 	logger?: { info(...args: unknown[]): void; warn(...args: unknown[]): void };
+	/** Signs every message (./message-signing.ts), so consumers can tell the cluster's facts from forged ones; without it, messages go unsigned. */
+	signer?: MessageSigner;
 }
 
 /** How long close() waits for RabbitMQ to answer; a dead peer's connection is then left to end by itself (its heartbeat). */
@@ -43,7 +46,8 @@ const CLOSE_GRACE_MS = 2000;
  * makes it declare the queues again, so the next publish gets through.
  *
  * Payloads are encoded as the channels adapter's JSON serializer does
- * (`Buffer.from(JSON.stringify(payload))`), so consumers decode them alike.
+ * (`Buffer.from(JSON.stringify(payload))`), so consumers decode them alike,
+ * and, given a `signer`, signed over those bytes (./message-signing.ts).
  */
 export class ConfirmedPublisher {
 	private readonly connection: AmqpConnectionManager;
@@ -95,15 +99,17 @@ export class ConfirmedPublisher {
 		const exchange = channelExchange(this.options.namespace, channel);
 		const messageId = randomUUID();
 		const sent = { returned: false };
+		const body = Buffer.from(JSON.stringify(payload));
+		const signer = this.options.signer;
 		await this.redeclaring;
 		this.unconfirmed.set(messageId, sent);
 		try {
-			await this.channel.publish(exchange, "", Buffer.from(JSON.stringify(payload)), {
+			await this.channel.publish(exchange, "", body, {
 				persistent: true,
 				mandatory: true,
 				contentType: "application/json",
 				messageId,
-				headers,
+				headers: signer ? { ...headers, [SIGNATURE_HEADER]: signer.sign(exchange, body) } : headers,
 			});
 		} catch (err) {
 			const { message } = toError(err);
