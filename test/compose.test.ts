@@ -11,8 +11,9 @@ import { parse as parseYaml } from "yaml";
  * config`, which interpolates variables and validates the file; no Docker
  * engine needed): the real servers, every application container from the one
  * image choosing its services with SERVICES, the four core services each in
- * its own container, production mode, and a JWT secret that only ever comes
- * from the environment.
+ * its own container, production mode, and secrets (the JWT and cluster
+ * secrets, the RabbitMQ and PostgreSQL passwords) that only ever come from the
+ * environment.
  *
  * Needs `docker compose` or Debian's `docker-compose`; without either the
  * tests fail (never skip), saying so.
@@ -22,7 +23,13 @@ const COMPOSE_FILE = join(ROOT, "docker-compose.yml");
 const SERVERS = ["rabbitmq", "redis", "mongo", "postgres"] as const;
 const KNOWN_SERVICES = ["api", "auth", "product", "order", "payment", "logs", "websocket"];
 const EACH_ALONE = ["api", "product", "order", "payment"];
-const SECRET = randomBytes(36).toString("base64url");
+/** Every secret the stack needs, each required by the file and never given a value in it. */
+const SECRETS = {
+	JWT_SECRET: randomBytes(36).toString("base64url"),
+	CLUSTER_SECRET: randomBytes(36).toString("base64url"),
+	RABBITMQ_PASSWORD: randomBytes(24).toString("hex"),
+	POSTGRES_PASSWORD: randomBytes(24).toString("hex"),
+};
 
 interface ComposeService {
 	image?: string;
@@ -44,7 +51,7 @@ interface Run {
 }
 
 // An empty env file, so that a developer's own .env (never committed) cannot
-// supply JWT_SECRET and hide a hard-coded or missing one.
+// supply a secret and hide a hard-coded or missing one.
 const emptyEnvDir = mkdtempSync(join(tmpdir(), "shop-compose-test-"));
 const EMPTY_ENV_FILE = join(emptyEnvDir, "empty.env");
 writeFileSync(EMPTY_ENV_FILE, "");
@@ -100,7 +107,7 @@ function composeConfig(env: Record<string, string>): Run & { parsed?: ComposeCon
 let cached: ComposeConfig | undefined;
 function loadComposeConfig(): ComposeConfig {
 	if (cached) return cached;
-	const run = composeConfig({ JWT_SECRET: SECRET });
+	const run = composeConfig(SECRETS);
 	if (run.status !== 0) throw new Error(`docker compose config exited with ${run.status}:\n${run.stderr}`);
 	cached = run.parsed!;
 	return cached;
@@ -117,18 +124,37 @@ function appServices(config: ComposeConfig): Array<[string, ComposeService]> {
 }
 
 describe("docker-compose.yml", () => {
-	it("is accepted by `docker compose config` when JWT_SECRET is set", () => {
-		const run = composeConfig({ JWT_SECRET: SECRET });
+	it("is accepted by `docker compose config` when every secret is set", () => {
+		const run = composeConfig(SECRETS);
 		expect({ status: run.status, stderr: run.status === 0 ? "" : run.stderr }).toEqual({ status: 0, stderr: "" });
 		expect(run.parsed?.services).toEqual(expect.any(Object));
 	});
 
-	it("is refused without JWT_SECRET, naming it", () => {
-		for (const env of [{}, { JWT_SECRET: "" }] as Array<Record<string, string>>) {
+	it.each(Object.keys(SECRETS))("is refused without %s, naming it", (name) => {
+		for (const value of [undefined, ""]) {
+			const env: Record<string, string> = { ...SECRETS };
+			if (value === undefined) delete env[name];
+			else env[name] = value;
 			const run = composeConfig(env);
-			expect(run.status).not.toBe(0);
-			expect(run.stderr).toMatch(/JWT_SECRET/);
+			expect({ name, status: run.status }).toEqual({ name, status: 1 });
+			expect(run.stderr).toContain(name);
 		}
+	});
+
+	it("gives RabbitMQ a user and virtual host of its own, which every node uses: no guest", () => {
+		const { services } = loadComposeConfig();
+		expect(services.rabbitmq.environment).toMatchObject({
+			RABBITMQ_DEFAULT_USER: "shop",
+			RABBITMQ_DEFAULT_PASS: SECRETS.RABBITMQ_PASSWORD,
+			RABBITMQ_DEFAULT_VHOST: "shop",
+		});
+		for (const [name, service] of appServices(loadComposeConfig())) {
+			expect({ name, TRANSPORTER: service.environment?.TRANSPORTER }).toEqual({
+				name,
+				TRANSPORTER: `amqp://shop:${SECRETS.RABBITMQ_PASSWORD}@rabbitmq:5672/shop`,
+			});
+		}
+		expect(readFileSync(COMPOSE_FILE, "utf8")).not.toMatch(/guest/);
 	});
 
 	it("runs the real servers, each with a health check", () => {
@@ -186,7 +212,11 @@ describe("docker-compose.yml", () => {
 		for (const [name, service] of appServices(loadComposeConfig())) {
 			const env = service.environment ?? {};
 			expect({ name, NODE_ENV: env.NODE_ENV }).toEqual({ name, NODE_ENV: "production" });
-			expect({ name, JWT_SECRET: env.JWT_SECRET }).toEqual({ name, JWT_SECRET: SECRET });
+			expect({ name, JWT_SECRET: env.JWT_SECRET, CLUSTER_SECRET: env.CLUSTER_SECRET }).toEqual({
+				name,
+				JWT_SECRET: SECRETS.JWT_SECRET,
+				CLUSTER_SECRET: SECRETS.CLUSTER_SECRET,
+			});
 			expect(env.TRANSPORTER).toMatch(/^amqp:\/\/[^/]*@?rabbitmq:5672/);
 			expect(env.REDIS_URL).toMatch(/^redis:\/\/redis:6379/);
 			expect(env.DATABASE_URL).toMatch(/^postgres(ql)?:\/\/[^/]*@postgres:5432\//);
@@ -199,16 +229,15 @@ describe("docker-compose.yml", () => {
 		}
 	});
 
-	it("hard-codes no JWT secret: the file only refers to the required variable", () => {
+	it("hard-codes no secret: the file only refers to the required variables", () => {
 		const text = readFileSync(COMPOSE_FILE, "utf8");
-		const assignments = text
-			.split("\n")
-			.filter((line) => !line.trim().startsWith("#"))
-			.map((line) => /JWT_SECRET["']?\s*[:=]\s*(.*?)\s*$/.exec(line))
-			.filter((match): match is RegExpExecArray => match !== null)
-			.map((match) => match[1]);
-		expect(assignments.length).toBeGreaterThan(0);
-		for (const value of assignments) expect(value).toMatch(/^["']?\$\{JWT_SECRET:\?[^}]*\}["']?$/);
+		const lines = text.split("\n").filter((line) => !line.trim().startsWith("#"));
+		for (const name of Object.keys(SECRETS)) {
+			const uses = lines.flatMap((line) => [...line.matchAll(new RegExp(`\\$\\{${name}([^}]*)\\}`, "g"))].map((match) => match[1]));
+			expect({ name, used: uses.length > 0 }).toEqual({ name, used: true });
+			// `:?` makes it required; `:-` or `-` would give it a default written here.
+			for (const modifier of uses) expect({ name, modifier }).toEqual({ name, modifier: expect.stringMatching(/^:\?/) });
+		}
 		// The shared environment is one YAML anchor, used by every application container.
 		expect(text).toMatch(/^x-shop-env:\s*&\S+/m);
 	});
