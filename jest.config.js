@@ -6,7 +6,8 @@
 // - unit: `*.unit.test.ts`, no servers, seconds;
 // - integration: one service (or the CLI, the backoffice) on an in-process
 //   broker against the real PostgreSQL, Redis and RabbitMQ;
-// - e2e: the system as processes (npm start, several nodes, fault tests).
+// - e2e: the system as processes (npm start, several nodes, fault tests);
+// - security: what the system refuses to those it must not trust (test/security/).
 // The tiers that need servers check them first and start jongodb (global setup).
 
 const common = {
@@ -37,8 +38,9 @@ const config = {
 			...withServers,
 			displayName: "e2e",
 			testMatch: ["<rootDir>/test/**/*.test.ts"],
-			testPathIgnorePatterns: [...ignored, "/test/support/", "\\.unit\\.test\\."],
+			testPathIgnorePatterns: [...ignored, "/test/support/", "/test/security/", "\\.unit\\.test\\."],
 		},
+		{ ...common, ...withServers, displayName: "security", testMatch: ["<rootDir>/test/security/**/*.test.ts"], testPathIgnorePatterns: ignored },
 	],
 	testTimeout: 30_000,
 	maxWorkers: 2,

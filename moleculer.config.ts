@@ -1,11 +1,14 @@
-import type { BrokerOptions, Middleware } from "moleculer";
+import type { BrokerOptions, Middleware, Service, ServiceSchema } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
 import { CHANNEL_MAX_RETRIES } from "./shared/channel-retry.js";
 import { ResilientAmqpAdapter } from "./shared/channels-amqp-adapter.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
+import { MessageSigner } from "./shared/messaging/message-signing.js";
 import { DEAD_LETTER, durableExchangeOptions, durableQueueOptions } from "./shared/messaging/topology.js";
+import { ClusterAuthMiddleware } from "./shared/middlewares/cluster-auth.middleware.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
+import { withoutCredentials } from "./shared/redact.js";
 import { ResilientRedisCacher } from "./shared/resilient-redis-cacher.js";
 import { createValidator } from "./shared/validation.js";
 
@@ -45,7 +48,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		metrics: { enabled: false },
 		tracing: { enabled: false },
 
-		middlewares: [PermissionsMiddleware, durableChannelsMiddleware(config)],
+		// The cluster's own first: the closest to the wire, so what leaves is sealed and what arrives is opened before anything reads it.
+		middlewares: [...clusterMiddlewares(config), PermissionsMiddleware, durableChannelsMiddleware(config)],
+		internalServices: { $node: nodeServiceWithoutCredentials() },
 
 		replCommands: null,
 	};
@@ -69,25 +74,51 @@ function cacherOptions({ redisUrl, namespace }: AppConfig): BrokerOptions["cache
 	return redisUrl ? new ResilientRedisCacher(redisUrl, { prefix: `${namespace}-cache`, ttl: 300 }) : { type: "Memory", options: { ttl: 300, clone: true } };
 }
 
-function durableChannelsMiddleware({ transporterUrl, namespace }: AppConfig): Middleware {
+/** With a transporter, every packet sealed with the cluster secret (docs/architecture.md, the cluster's trust boundary). */
+function clusterMiddlewares({ clusterSecrets }: AppConfig): Middleware[] {
+	return clusterSecrets ? [ClusterAuthMiddleware(clusterSecrets)] : [];
+}
+
+/**
+ * Moleculer's $node.options answers any member with the broker's options,
+ * URLs with their passwords included; here it answers them without.
+ */
+function nodeServiceWithoutCredentials(): Partial<ServiceSchema> {
+	return {
+		actions: {
+			options: {
+				params: {},
+				handler(this: Service) {
+					return withoutCredentials(this.broker.options);
+				},
+			},
+		},
+	};
+}
+
+function durableChannelsMiddleware({ transporterUrl, namespace, clusterSecrets }: AppConfig): Middleware {
 	// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
 	return ChannelsMiddleware({
 		adapter: transporterUrl
-			? new ResilientAmqpAdapter({
-					amqp: {
-						url: transporterUrl,
-						socketOptions: { noDelay: true },
-						messageOptions: { persistent: true },
-						// Also the dead-letter queue's; the publisher declares the same.
-						queueOptions: durableQueueOptions(),
-						exchangeOptions: durableExchangeOptions(),
+			? new ResilientAmqpAdapter(
+					{
+						amqp: {
+							url: transporterUrl,
+							socketOptions: { noDelay: true },
+							messageOptions: { persistent: true },
+							// Also the dead-letter queue's; the publisher declares the same.
+							queueOptions: durableQueueOptions(),
+							exchangeOptions: durableExchangeOptions(),
+						},
+						// Prefixes every name as shared/messaging/topology.ts spells it.
+						prefix: namespace,
+						maxInFlight: 10,
+						maxRetries: CHANNEL_MAX_RETRIES,
+						deadLettering: { enabled: true, queueName: DEAD_LETTER },
 					},
-					// Prefixes every name as shared/messaging/topology.ts spells it.
-					prefix: namespace,
-					maxInFlight: 10,
-					maxRetries: CHANNEL_MAX_RETRIES,
-					deadLettering: { enabled: true, queueName: DEAD_LETTER },
-				})
+					// Signs what it publishes; a message without a valid signature goes to the dead-letter queue unhandled.
+					{ signer: clusterSecrets && new MessageSigner(clusterSecrets) },
+				)
 			: "Fake",
 	} as ChannelsOptions) as unknown as Middleware;
 }

@@ -2,8 +2,8 @@
  * Benchmark: what sealing the transporter's packets costs
  * (shared/middlewares/cluster-auth.middleware.ts).
  *
- *   npx tsx bench/cluster-auth.bench.ts                   # 5 s per run
- *   BENCH_DURATION=10 npx tsx bench/cluster-auth.bench.ts
+ *   npm run bench:cluster-auth                   # 5 s per run
+ *   BENCH_DURATION=10 npm run bench:cluster-auth
  *
  * Needs the real RabbitMQ (test/support/servers.ts). It prints figures and
  * asserts nothing.

@@ -81,7 +81,7 @@ describe("operators' CLI", () => {
 				expect(text).toMatch(/--email <email> [^(]*\(required\) \(env: ADMIN_EMAIL\)/);
 				expect(text).toMatch(/--password <password> [^(]*\(required\) \(env: ADMIN_PASSWORD\)/);
 			}
-			expect(await help("admin:create")).toContain("TRANSPORTER, JWT_SECRET, NAMESPACE");
+			expect(await help("admin:create")).toContain("TRANSPORTER, CLUSTER_SECRET, JWT_SECRET, NAMESPACE");
 		});
 
 		it("takes a flag over its variable", async () => {
@@ -251,13 +251,18 @@ describe("operators' CLI", () => {
 		describe("joining the cluster over RabbitMQ", () => {
 			// An auth node of the same cluster (namespace, database) in its own process, reachable over the real RabbitMQ.
 			let cluster: Cluster;
-			// A node joining the cluster needs the cluster's NAMESPACE and JWT_SECRET, the CLI too.
+			// A node joining the cluster needs the cluster's NAMESPACE, CLUSTER_SECRET and JWT_SECRET, the CLI too.
 			let overRabbit: Record<string, string>;
 
 			beforeAll(async () => {
 				cluster = await Cluster.create(env);
 				cluster.start("auth", "auth");
-				overRabbit = { TRANSPORTER: testServers.amqpUrl, NAMESPACE: env.namespace, JWT_SECRET: cluster.jwtSecret };
+				overRabbit = {
+					TRANSPORTER: testServers.amqpUrl,
+					NAMESPACE: env.namespace,
+					JWT_SECRET: cluster.jwtSecret,
+					CLUSTER_SECRET: cluster.clusterSecret,
+				};
 			});
 
 			afterAll(async () => {
@@ -298,6 +303,16 @@ describe("operators' CLI", () => {
 				expect(run.code).toBe(1);
 				expect(run.err).toMatch(/^error: INVALID_CONFIG: .*\n {2}- JWT_SECRET must be set when TRANSPORTER is set/);
 				await expect(new ApiClient(api).login("no-secret@test.local", "long-enough-1")).rejects.toMatchObject({ code: "INVALID_CREDENTIALS" });
+			});
+
+			it("refuses to join without CLUSTER_SECRET, naming it, and creates nobody", async () => {
+				const run = await cli(["admin:create", "--email", "no-cluster-secret@test.local", "--password", "long-enough-1"], {
+					...overRabbit,
+					CLUSTER_SECRET: "",
+				});
+				expect(run.code).toBe(1);
+				expect(run.err).toMatch(/^error: INVALID_CONFIG: .*\n {2}- CLUSTER_SECRET must be set when TRANSPORTER is set/);
+				await expect(new ApiClient(api).login("no-cluster-secret@test.local", "long-enough-1")).rejects.toMatchObject({ code: "INVALID_CREDENTIALS" });
 			});
 
 			it("reports the auth service's validation error with exit code 1", async () => {

@@ -22,6 +22,12 @@ import { hkdfSync } from "node:crypto";
 
 export const CLUSTER_SECRET_MIN_LENGTH = 32;
 
+/** CLUSTER_SECRET, and CLUSTER_SECRET_PREVIOUS during a rotation. */
+export interface ClusterSecrets {
+	secret: string;
+	previousSecrets: readonly string[];
+}
+
 /** What a key is for; each purpose derives a different key from the same secret. */
 export type KeyPurpose = "transit" | "channel-signing";
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { customCleanEnv, makeValidator, str } from "envalid";
+import { CLUSTER_SECRET_MIN_LENGTH, type ClusterSecrets } from "./cluster-secret.js";
 
 /**
  * Every setting comes from the environment and is declared here once (with
@@ -40,6 +41,8 @@ export interface AppConfig {
 	databaseUrl?: string;
 	mongoUrl?: string;
 	jwtSecret: string;
+	/** Set exactly when transporterUrl is: what makes this process a member of the cluster (shared/cluster-secret.ts). */
+	clusterSecrets?: ClusterSecrets;
 	accessTokenTtlSeconds: number;
 	refreshTokenTtlSeconds: number;
 	port: number;
@@ -129,6 +132,16 @@ const serviceList = makeValidator<readonly ServiceName[]>((raw) => {
 	return names.length ? names.filter(isServiceName) : refuse("is set but lists no service");
 });
 
+/** A comma list of secrets, each at least `min` characters (their lengths are not told). */
+const secretList = (min: number) =>
+	makeValidator<readonly string[]>((raw) => {
+		const secrets = raw
+			.split(",")
+			.map((secret) => secret.trim())
+			.filter(Boolean);
+		return secrets.every((secret) => secret.length >= min) ? secrets : refuse(`must list secrets of at least ${min} characters each`);
+	});
+
 /** Every variable, once. The rules that tie several together are the functions below. */
 const variables = {
 	NODE_ENV: oneOf(NODE_ENVS, "development, production or test")({ default: "development", desc: "production requires JWT_SECRET and real stores" }),
@@ -158,6 +171,15 @@ const variables = {
 	JWT_SECRET: atLeast(MIN_JWT_SECRET_LENGTH, { tellLength: true })({
 		default: PROCESS_JWT_SECRET,
 		desc: "signs and verifies access tokens; the random default only where jwtSecretRule allows it",
+	}),
+	CLUSTER_SECRET: atLeast(CLUSTER_SECRET_MIN_LENGTH, { tellLength: true })({
+		default: undefined,
+		desc: "seals every packet between the nodes and signs the durable messages; required with TRANSPORTER",
+	}),
+	CLUSTER_SECRET_PREVIOUS: secretList(CLUSTER_SECRET_MIN_LENGTH)({
+		default: [],
+		desc: "secrets still accepted besides CLUSTER_SECRET, during a rotation",
+		example: "old-secret,newer-secret",
 	}),
 	ACCESS_TOKEN_TTL_SECONDS: integer(10, 24 * 3600)({ default: 15 * 60, desc: "access token lifetime" }),
 	REFRESH_TOKEN_TTL_SECONDS: integer(60, 365 * 24 * 3600)({ default: 30 * 24 * 3600, desc: "refresh token lifetime" }),
@@ -191,6 +213,33 @@ function jwtSecretRule(given: Given, nodeEnv: AppConfig["nodeEnv"]): string[] {
 	return requiredBy ? [`JWT_SECRET must be set ${requiredBy}, at least ${MIN_JWT_SECRET_LENGTH} characters`] : [];
 }
 
+/**
+ * Holding the cluster secret is what makes a process a member of the cluster
+ * (docs/architecture.md, the cluster's trust boundary): every node that joins
+ * one needs it, and it must not be the JWT secret, which has another purpose
+ * and other holders.
+ */
+function clusterSecretRule(given: Given): string[] {
+	if (given.TRANSPORTER === undefined) return [];
+	if (given.CLUSTER_SECRET === undefined) {
+		return [
+			`CLUSTER_SECRET must be set when TRANSPORTER is set (every node of the cluster must share it), at least ${CLUSTER_SECRET_MIN_LENGTH} characters`,
+		];
+	}
+	return given.CLUSTER_SECRET === given.JWT_SECRET ? ["CLUSTER_SECRET must differ from JWT_SECRET"] : [];
+}
+
+/** RabbitMQ's guest user (also what a URL without credentials logs in as) is for a developer's own machine. */
+function rabbitUserRule(given: Given, nodeEnv: AppConfig["nodeEnv"]): string[] {
+	if (nodeEnv !== "production" || given.TRANSPORTER === undefined) return [];
+	const users = given.TRANSPORTER.split(";")
+		.filter(Boolean)
+		.map((url) => URL.canParse(url) && decodeURIComponent(new URL(url).username));
+	return users.some((user) => user === "" || user === "guest")
+		? ["TRANSPORTER must name a RabbitMQ user of its own in production, not guest (nor leave the user out, which means guest)"]
+		: [];
+}
+
 /** Production needs real stores; it may run as one process without a transporter (calls in process are not a stand-in for anything). */
 function productionStoresRule(given: Given, nodeEnv: AppConfig["nodeEnv"]): string[] {
 	if (nodeEnv !== "production") return [];
@@ -212,7 +261,7 @@ export function loadConfig(env: Env): AppConfig {
 	const vars = customCleanEnv(given, variables, (cleaned) => cleaned, { reporter: ({ errors }) => problems.push(...problemsOf(errors)) });
 	// A bad NODE_ENV is reported above; the rules then judge as in development.
 	const nodeEnv = vars.NODE_ENV ?? "development";
-	problems.push(...jwtSecretRule(given, nodeEnv), ...productionStoresRule(given, nodeEnv));
+	problems.push(...jwtSecretRule(given, nodeEnv), ...clusterSecretRule(given), ...rabbitUserRule(given, nodeEnv), ...productionStoresRule(given, nodeEnv));
 	if (problems.length) throw new ConfigError(problems);
 	return {
 		nodeEnv,
@@ -224,6 +273,7 @@ export function loadConfig(env: Env): AppConfig {
 		databaseUrl: vars.DATABASE_URL,
 		mongoUrl: vars.MONGO_URL,
 		jwtSecret: vars.JWT_SECRET,
+		clusterSecrets: vars.TRANSPORTER ? { secret: vars.CLUSTER_SECRET!, previousSecrets: [...vars.CLUSTER_SECRET_PREVIOUS] } : undefined,
 		accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
 		refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
 		port: vars.PORT,

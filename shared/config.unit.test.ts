@@ -13,7 +13,8 @@ const problemsOf = (env: Record<string, string>): string[] => {
 const productionEnv = {
 	NODE_ENV: "production",
 	JWT_SECRET: "a-production-secret-that-is-long-enough-1234",
-	TRANSPORTER: "amqp://guest:guest@rabbitmq:5672",
+	CLUSTER_SECRET: "a-cluster-secret-that-is-long-enough-too-5678",
+	TRANSPORTER: "amqp://shop:rabbit-password@rabbitmq:5672/shop",
 	REDIS_URL: "redis://redis:6379",
 	DATABASE_URL: "postgres://shop@postgres:5432/shop",
 	MONGO_URL: "mongodb://mongo:27017/shop",
@@ -33,14 +34,15 @@ describe("configuration", () => {
 
 	it("names every bad variable in one message", () => {
 		const problems = problemsOf({ PORT: "http", WS_PORT: "70000", TRANSPORTER: "nats://x:4222", REDIS_URL: "not a url", LOG_LEVEL: "loud" });
-		expect(problems).toHaveLength(6);
+		expect(problems).toHaveLength(7);
 		expect(problems.join("\n")).toMatch(/PORT must be an integer/);
 		expect(problems.join("\n")).toMatch(/WS_PORT must be an integer between 0 and 65535, got "70000"/);
 		expect(problems.join("\n")).toMatch(/TRANSPORTER must use amqp:\/\/ or amqps:\/\//);
 		expect(problems.join("\n")).toMatch(/REDIS_URL is not a valid URL/);
 		expect(problems.join("\n")).toMatch(/LOG_LEVEL must be one of/);
-		// A TRANSPORTER, even a bad one, means a cluster: its nodes need a shared secret.
+		// A TRANSPORTER, even a bad one, means a cluster: its nodes need shared secrets.
 		expect(problems.join("\n")).toMatch(/JWT_SECRET must be set when TRANSPORTER is set/);
+		expect(problems.join("\n")).toMatch(/CLUSTER_SECRET must be set when TRANSPORTER is set/);
 	});
 
 	it("keeps numbers within their bounds and NODE_ENV to its three values; blanks around a value do not count", () => {
@@ -55,7 +57,11 @@ describe("configuration", () => {
 	});
 
 	it("takes a ;-separated list of RabbitMQ URLs in TRANSPORTER (a cluster), each checked", () => {
-		const node = { TRANSPORTER: "amqp://guest:guest@rabbit-1:5672;amqps://guest:guest@rabbit-2:5671", JWT_SECRET: "s".repeat(32) };
+		const node = {
+			TRANSPORTER: "amqp://guest:guest@rabbit-1:5672;amqps://guest:guest@rabbit-2:5671",
+			JWT_SECRET: "s".repeat(32),
+			CLUSTER_SECRET: "c".repeat(32),
+		};
 		expect(loadConfig(node).transporterUrl).toBe(node.TRANSPORTER);
 		expect(problemsOf({ ...node, TRANSPORTER: "amqp://rabbit-1:5672;nats://rabbit-2:4222;not a url" })).toEqual([
 			'TRANSPORTER must use amqp:// or amqps://, got "nats://"',
@@ -86,7 +92,7 @@ describe("configuration", () => {
 	});
 
 	describe("JWT secret", () => {
-		const clusterNode = { SERVICES: "api", TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672" };
+		const clusterNode = { SERVICES: "api", TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672", CLUSTER_SECRET: "c".repeat(32) };
 
 		it("is required on any node that joins a cluster (TRANSPORTER set), whatever NODE_ENV", () => {
 			for (const NODE_ENV of ["development", "test"]) {
@@ -125,6 +131,46 @@ describe("configuration", () => {
 			expect(a.length).toBeGreaterThanOrEqual(32);
 			expect(a).not.toBe(b);
 			expect([a, b]).not.toContain(loadConfig({}).jwtSecret);
+		});
+	});
+
+	describe("cluster secret", () => {
+		const clusterNode = { TRANSPORTER: "amqp://guest:guest@127.0.0.1:5672", JWT_SECRET: "j".repeat(32) };
+
+		it("is required on any node that joins a cluster (TRANSPORTER set), 32+ characters, and is not the JWT secret", () => {
+			expect(problemsOf(clusterNode)).toEqual([expect.stringMatching(/^CLUSTER_SECRET must be set when TRANSPORTER is set .*at least 32 characters$/)]);
+			expect(problemsOf({ ...clusterNode, CLUSTER_SECRET: "c".repeat(31) })).toEqual(["CLUSTER_SECRET must be at least 32 characters, got 31"]);
+			expect(problemsOf({ ...clusterNode, CLUSTER_SECRET: "j".repeat(32) })).toEqual(["CLUSTER_SECRET must differ from JWT_SECRET"]);
+			expect(loadConfig({ ...clusterNode, CLUSTER_SECRET: "c".repeat(32) }).clusterSecrets).toEqual({ secret: "c".repeat(32), previousSecrets: [] });
+		});
+
+		it("takes the secrets still accepted during a rotation from CLUSTER_SECRET_PREVIOUS, each 32+ characters", () => {
+			const node = { ...clusterNode, CLUSTER_SECRET: "c".repeat(32) };
+			expect(loadConfig({ ...node, CLUSTER_SECRET_PREVIOUS: ` ${"a".repeat(32)}, ,${"b".repeat(40)} ` }).clusterSecrets!.previousSecrets).toEqual([
+				"a".repeat(32),
+				"b".repeat(40),
+			]);
+			expect(problemsOf({ ...node, CLUSTER_SECRET_PREVIOUS: `${"a".repeat(32)},short` })).toEqual([
+				"CLUSTER_SECRET_PREVIOUS must list secrets of at least 32 characters each",
+			]);
+		});
+
+		it("is not used by a process that runs everything itself", () => {
+			expect(loadConfig({ CLUSTER_SECRET: "c".repeat(32) }).clusterSecrets).toBeUndefined();
+			expect(loadConfig({}).clusterSecrets).toBeUndefined();
+		});
+
+		it("comes with a RabbitMQ user of its own in production: guest, or no user (which means guest), is refused", () => {
+			const refusal = "TRANSPORTER must name a RabbitMQ user of its own in production, not guest (nor leave the user out, which means guest)";
+			for (const TRANSPORTER of [
+				"amqp://guest:guest@rabbitmq:5672",
+				"amqp://rabbitmq:5672",
+				"amqps://shop:pw@rabbit-1:5671;amqp://guest:guest@rabbit-2:5672",
+			]) {
+				expect({ TRANSPORTER, problems: problemsOf({ ...productionEnv, TRANSPORTER }) }).toEqual({ TRANSPORTER, problems: [refusal] });
+			}
+			// A developer's machine, and the tests, use the local RabbitMQ's guest.
+			expect(problemsOf({ ...clusterNode, CLUSTER_SECRET: "c".repeat(32), NODE_ENV: "test" })).toEqual([]);
 		});
 	});
 });

@@ -1,5 +1,6 @@
 import pg from "pg";
-import { redactUrl, StartupError } from "./startup-error.js";
+import { redactUrl } from "./redact.js";
+import { StartupError } from "./startup-error.js";
 
 /**
  * What a node does with its DATABASE_URL before migrating: wait for the

@@ -12,14 +12,3 @@ export class StartupError extends Error {
 		this.stack = `${this.name}: ${message}`;
 	}
 }
-
-/** A server URL as it may be printed: without its password. */
-export function redactUrl(url: string): string {
-	try {
-		const parsed = new URL(url);
-		if (parsed.password) parsed.password = "***";
-		return parsed.toString();
-	} catch {
-		return "(an invalid URL)";
-	}
-}

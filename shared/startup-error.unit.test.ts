@@ -1,5 +1,6 @@
 import { redisConnectionOptions } from "./resilient-redis-cacher.js";
-import { redactUrl, StartupError } from "./startup-error.js";
+import { redactUrl, withoutCredentials } from "./redact.js";
+import { StartupError } from "./startup-error.js";
 
 describe("StartupError", () => {
 	it("is its own message, without a stack, so the operator reads one line", () => {
@@ -13,6 +14,32 @@ describe("redactUrl", () => {
 		expect(redactUrl("postgres://shop:s3cret@db:5432/shop")).toBe("postgres://shop:***@db:5432/shop");
 		expect(redactUrl("mongodb://127.0.0.1:27017/shop")).toBe("mongodb://127.0.0.1:27017/shop");
 		expect(redactUrl("not a url")).toBe("(an invalid URL)");
+	});
+});
+
+describe("withoutCredentials", () => {
+	it("copies options as plain data without the passwords of URLs, the values of secret keys, cycles, functions or the insides of instances", () => {
+		class Keyring {
+			key = Buffer.from("the signing key");
+		}
+		const options: Record<string, unknown> = {
+			signer: new Keyring(),
+			transporter: { type: "AMQP", options: { url: ["amqp://shop:s3cret@rabbit:5672/shop", "amqp://rabbit2:5672"] } },
+			cacher: { redisUrl: "redis://:pw@redis:6379", prefix: "shop-cache" },
+			clusterSecret: "a-very-long-cluster-secret-of-48-characters-xyz",
+			jwtSecret: "another-secret",
+			nested: { password: 1234, passwordPolicy: { minLength: 8 } },
+			validator: () => true,
+		};
+		options.self = options;
+		expect(withoutCredentials(options)).toEqual({
+			signer: "[Keyring]",
+			transporter: { type: "AMQP", options: { url: ["amqp://shop:***@rabbit:5672/shop", "amqp://rabbit2:5672"] } },
+			cacher: { redisUrl: "redis://:***@redis:6379", prefix: "shop-cache" },
+			clusterSecret: "***",
+			jwtSecret: "***",
+			nested: { password: "***", passwordPolicy: { minLength: 8 } },
+		});
 	});
 });
 

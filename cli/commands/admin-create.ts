@@ -29,7 +29,7 @@ export function adminCreateCommand(program: Command, io: CliIO): void {
 		.option("--name <name>", "the admin's display name")
 		.option("--timeout <seconds>", "how long to wait for the cluster and its auth service", positiveInteger, 20)
 		.option("--verbose", "show the broker's own log")
-		.addHelpText("after", "\nLike every node, it reads the cluster's settings from the environment: TRANSPORTER, JWT_SECRET, NAMESPACE.")
+		.addHelpText("after", "\nLike every node, it reads the cluster's settings from the environment: TRANSPORTER, CLUSTER_SECRET, JWT_SECRET, NAMESPACE.")
 		.action(async (opts: AdminCreateOptions) => {
 			const { email, password } = opts;
 			const config = loadConfig(process.env);

@@ -5,7 +5,8 @@ import mongoose from "mongoose";
 import { DependencyErrorsMixin } from "../dependency-failures.js";
 import { HealthMixin, registerHealthProbe } from "../health.js";
 import type { ShopService, ShopServiceSettings } from "../service-settings.js";
-import { redactUrl, StartupError } from "../startup-error.js";
+import { redactUrl } from "../redact.js";
+import { StartupError } from "../startup-error.js";
 
 /**
  * moleculer-db over MongoDB (mongoose adapter) when MONGO_URL is set, over

@@ -2,6 +2,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { registerHealthProbe } from "../health.js";
 import { ConfirmedPublisher } from "../messaging/confirmed-publisher.js";
+import { MessageSigner } from "../messaging/message-signing.js";
 import { ChannelConsumers, type DurableChannel } from "../contracts.js";
 import type { ShopService } from "../service-settings.js";
 import { sqlMigration, type Migration, type PostgresThis } from "./postgres.mixin.js";
@@ -103,7 +104,7 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 
 		async started(this: Service) {
 			const service = this as This;
-			const { transporterUrl } = service.settings.config;
+			const { transporterUrl, clusterSecrets } = service.settings.config;
 			if (transporterUrl) {
 				const publisher = new ConfirmedPublisher({
 					url: transporterUrl,
@@ -111,6 +112,8 @@ export function OutboxMixin({ schema, publishes, relayIntervalMs = 2000, batchSi
 					publishes: Object.fromEntries(publishes.map((channel) => [channel, ChannelConsumers[channel]])),
 					connectionName: `outbox ${this.fullName}@${this.broker.nodeID}`,
 					logger: this.logger,
+					// Consumers dead-letter what is not signed with the cluster secret.
+					signer: clusterSecrets && new MessageSigner(clusterSecrets),
 				});
 				service.outboxPublisher = publisher;
 				// Connected, and the consumers' queues declared, before anything is published.

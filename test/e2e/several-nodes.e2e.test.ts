@@ -115,7 +115,7 @@ describe("README: as several nodes", () => {
 	}, 60_000);
 
 	it("is README's section: the servers' URLs and the five nodes", () => {
-		expect(Object.keys(readme.env).sort()).toEqual(["DATABASE_URL", "JWT_SECRET", "MONGO_URL", "REDIS_URL", "TRANSPORTER"]);
+		expect(Object.keys(readme.env).sort()).toEqual(["CLUSTER_SECRET", "DATABASE_URL", "JWT_SECRET", "MONGO_URL", "REDIS_URL", "TRANSPORTER"]);
 		expect(readme.nodes).toEqual(["api", "product", "order", "payment", "auth,logs,websocket"]);
 	});
 

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
@@ -27,14 +26,19 @@ export interface ClusterNode {
 
 export class Cluster {
 	readonly nodes = new Map<string, ClusterNode>();
-	/** The JWT_SECRET every node of this cluster gets (a node joining over TRANSPORTER must have one). */
-	readonly jwtSecret = randomBytes(32).toString("base64url");
+	/** The JWT_SECRET every node of this cluster gets: its environment's, so the test's own brokers and tokens agree with it. */
+	readonly jwtSecret: string;
+	/** The CLUSTER_SECRET that makes its nodes, and the test's own brokers joining over RabbitMQ, one cluster. */
+	readonly clusterSecret: string;
 
 	private constructor(
 		readonly env: TestEnvironment,
 		readonly apiPort: number,
 		readonly wsPort: number,
-	) {}
+	) {
+		this.jwtSecret = env.jwtSecret;
+		this.clusterSecret = env.clusterSecret;
+	}
 
 	static async create(env: TestEnvironment): Promise<Cluster> {
 		return new Cluster(env, await freePort(), await freePort());
@@ -61,6 +65,7 @@ export class Cluster {
 				NAMESPACE: this.env.namespace,
 				TRANSPORTER: testServers.amqpUrl,
 				JWT_SECRET: this.jwtSecret,
+				CLUSTER_SECRET: this.clusterSecret,
 				REDIS_URL: this.env.redisUrl,
 				DATABASE_URL: this.env.databaseUrl,
 				MONGO_URL: this.env.mongoUrl,

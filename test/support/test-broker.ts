@@ -21,6 +21,8 @@ export interface TestEnvironment {
 	namespace: string;
 	/** The JWT secret of every config() of this environment, so that its brokers can join one another over a transporter. */
 	jwtSecret: string;
+	/** The cluster secret of its configs that join over a transporter: its brokers are one cluster. */
+	clusterSecret: string;
 	/**
 	 * The configuration of a process on this environment, as loadConfig makes
 	 * it from the variables a node of it would have, with `overrides` on top.
@@ -48,6 +50,7 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 		redisUrl: testServers.redisUrl,
 		namespace: `test-${id}`,
 		jwtSecret: randomBytes(32).toString("base64url"),
+		clusterSecret: randomBytes(32).toString("base64url"),
 		config(overrides = {}) {
 			const variables = {
 				NODE_ENV: "test",
@@ -59,7 +62,9 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 				LOG_LEVEL: "warn",
 				LOGS_FLUSH_INTERVAL_MS: "200",
 			};
-			return { ...loadConfig(variables), ...overrides };
+			const config = { ...loadConfig(variables), ...overrides };
+			// Joining over a transporter takes the cluster secret, as loadConfig requires with TRANSPORTER.
+			return config.transporterUrl ? { ...config, clusterSecrets: config.clusterSecrets ?? { secret: env.clusterSecret, previousSecrets: [] } } : config;
 		},
 		async drop() {
 			const client = new pg.Client({ connectionString: testServers.postgresAdminUrl });
