@@ -1,6 +1,7 @@
 import type { Channel as AmqpChannel, ChannelModel, ConsumeMessage } from "amqplib";
 import Channels from "@moleculer/channels";
 import { REDELIVERED_COUNT_HEADER } from "./channel-retry.js";
+import { groupQueue } from "./messaging/topology.js";
 import { describeSignatureFailure, SIGNATURE_HEADER, type MessageSigner, type SignatureFailure } from "./messaging/message-signing.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 
@@ -161,7 +162,7 @@ export class ResilientAmqpAdapter extends AmqpAdapter {
 		const redeliveries = Number(msg.properties.headers?.[REDELIVERED_COUNT_HEADER] ?? 0) + 1;
 		const deadLettering = chan.deadLettering;
 		if (chan.maxRetries > 0 && redeliveries < chan.maxRetries) {
-			const queue = `${chan.group}.${chan.name}`;
+			const queue = groupQueue(chan.name, chan.group);
 			this.onChannel(() => {
 				channel.publish("", queue, msg.content, {
 					...msg.properties,

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import amqp, { type AmqpConnectionManager, type ChannelWrapper } from "amqp-connection-manager";
 import type { ChannelModel, ConfirmChannel, Message } from "amqplib";
+import pTimeout from "p-timeout";
 import { SIGNATURE_HEADER, type MessageSigner } from "./message-signing.js";
 import { channelExchange, declareTopology, type Publishes } from "./topology.js";
 
@@ -141,11 +142,13 @@ export class ConfirmedPublisher {
 	 */
 	async start(): Promise<void> {
 		if (this.ready) return;
-		await boundedBy(
-			this.channel.waitForConnect(),
-			this.confirmTimeoutMs,
-			() => new Error(`RabbitMQ not reached within ${this.confirmTimeoutMs} ms: ${this.reason}`),
-		);
+		await pTimeout(this.channel.waitForConnect(), {
+			milliseconds: this.confirmTimeoutMs,
+			// Read when the time is up: the reason of the latest failure.
+			fallback: () => {
+				throw new Error(`RabbitMQ not reached within ${this.confirmTimeoutMs} ms: ${this.reason}`);
+			},
+		});
 		this.assertConnected();
 	}
 
@@ -154,9 +157,10 @@ export class ConfirmedPublisher {
 		if (this.closed) return;
 		this.closed = true;
 		this.ready = undefined;
-		await boundedBy(this.connection.close(), CLOSE_GRACE_MS, () => new Error(`RabbitMQ did not answer the close within ${CLOSE_GRACE_MS} ms`)).catch(
-			(err: Error) => this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection is left to end by itself`),
-		);
+		await pTimeout(this.connection.close(), {
+			milliseconds: CLOSE_GRACE_MS,
+			message: `RabbitMQ did not answer the close within ${CLOSE_GRACE_MS} ms`,
+		}).catch((err: Error) => this.options.logger?.warn(`Outbox publisher: ${err.message}; its connection is left to end by itself`));
 	}
 
 	/** Runs on every new channel, before any message is sent on it. */
@@ -219,16 +223,6 @@ export class ConfirmedPublisher {
 	private reconnect(connection: ChannelModel | undefined): void {
 		if (this.closed || !connection || this.connection.connection !== connection) return;
 		connection.close().catch(() => undefined);
-	}
-}
-
-/** `work`, or `timeout()`'s error if it takes longer than `ms`; the timer ends with it. */
-async function boundedBy<T>(work: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
-	let timer: NodeJS.Timeout | undefined;
-	try {
-		return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms)))]);
-	} finally {
-		clearTimeout(timer);
 	}
 }
 

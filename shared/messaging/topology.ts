@@ -55,7 +55,12 @@ export function channelExchange(namespace: string, channel: string): string {
 
 /** The queue of a consumer group on a channel: `<group>.<namespace>.<channel>`. */
 export function channelQueue(namespace: string, channel: string, group: string): string {
-	return `${group}.${channelExchange(namespace, channel)}`;
+	return groupQueue(channelExchange(namespace, channel), group);
+}
+
+/** The queue of a consumer group on a channel the adapter already prefixed (its `chan.name`). */
+export function groupQueue(prefixedChannel: string, group: string): string {
+	return `${group}.${prefixedChannel}`;
 }
 
 /** The namespace's dead-letter queue: `<namespace>.DEAD_LETTER`. */
