@@ -25,21 +25,14 @@ import { clusterKeyring } from "../shared/cluster-secret.js";
 import { ClusterAuthMiddleware, TransitSealer } from "../shared/middlewares/cluster-auth.middleware.js";
 import { testServers } from "../test/support/servers.js";
 import { deleteTransporterTopology } from "../test/support/transporter-topology.js";
+import { benchDurationSeconds } from "./duration.js";
 
 const IN_FLIGHT = 64;
 const WARMUP_MS = 1000;
-const DURATION_MS = readDuration() * 1000;
+const DURATION_MS = benchDurationSeconds(5) * 1000;
 // The service's node is a child process: it gets the caller's secret.
 const SECRET = process.env.BENCH_SECRET ?? randomBytes(32).toString("base64url");
 const PARAMS = { sku: "espresso-grinder-40", quantity: 2, note: "x".repeat(40) };
-
-function readDuration(): number {
-	const raw = process.env.BENCH_DURATION;
-	if (raw === undefined || raw === "") return 5;
-	const seconds = Number(raw);
-	if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`BENCH_DURATION must be a positive number of seconds, got "${raw}"`);
-	return seconds;
-}
 
 function brokerOptions(namespace: string, nodeID: string, sealed: boolean): BrokerOptions {
 	return {

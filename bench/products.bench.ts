@@ -44,10 +44,11 @@ import { startJongodb } from "../shared/embedded/jongodb.js";
 import { Cluster, freePort } from "../test/support/cluster.js";
 import { MONGO_BASE_ENV } from "../test/support/servers.js";
 import { createTestEnvironment, startBroker, testUsers, tokenFor, type TestEnvironment } from "../test/support/test-broker.js";
+import { benchDurationSeconds } from "./duration.js";
 
 const CONNECTIONS = 64;
 const WARMUP_SECONDS = 1;
-const DURATION_SECONDS = readDuration();
+const DURATION_SECONDS = benchDurationSeconds(10);
 
 /** About 1 KB of JSON once served, like the body of the measurements in docs/decisions.md. */
 const SAMPLE_PRODUCT = {
@@ -66,14 +67,6 @@ interface Figures {
 	p99Ms: number;
 	errors: number;
 	non2xx: number;
-}
-
-function readDuration(): number {
-	const raw = process.env.BENCH_DURATION;
-	if (raw === undefined || raw === "") return 10;
-	const seconds = Number(raw);
-	if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`BENCH_DURATION must be a positive number of seconds, got "${raw}"`);
-	return seconds;
 }
 
 // ---------------------------------------------------------------- cleanup
