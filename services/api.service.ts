@@ -18,9 +18,10 @@ import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import type { ShopService, ShopServiceSettings } from "../shared/service-settings.js";
 import { verifyAccessToken } from "../shared/tokens.js";
-import { publicFieldProblems } from "../shared/validation.js";
+import { inputProblems } from "../shared/input-guard.js";
+import { fieldsError, publicFieldProblems } from "../shared/validation.js";
 
-type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; originalUrl?: string };
+type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; $params?: unknown; originalUrl?: string };
 
 type ApiThis = ShopService & {
 	readinessLog: ReadinessLog;
@@ -35,12 +36,29 @@ export interface ErrorBody {
 	error: { code: string; message: string; details?: unknown; requestId?: string };
 }
 
+/**
+ * On every answer. The API answers JSON only: nothing is to be sniffed as
+ * another type or framed, and nothing is to be kept by a browser or a proxy
+ * (tokens, orders and profiles are someone's; whether catalog reads may be
+ * cached publicly is a decision of its own, not made yet).
+ */
+const SECURITY_HEADERS = {
+	"X-Content-Type-Options": "nosniff",
+	"Cache-Control": "no-store",
+	"X-Frame-Options": "DENY",
+	"Referrer-Policy": "no-referrer",
+};
+
 const UNAVAILABLE = { status: 503, body: { code: "SERVICE_UNAVAILABLE", message: "A service needed for this request is unavailable; try again shortly" } };
 
 /** Maps any error to the public error body; a 5xx never carries the cause. */
 export function toErrorResponse(err: Error & { code?: unknown; type?: string; status?: number; data?: unknown }): { status: number; body: ErrorBody["error"] } {
 	if (err.type === "entity.parse.failed") return { status: 400, body: { code: "MALFORMED_JSON", message: "The request body is not valid JSON" } };
 	if (err.type === "entity.too.large") return { status: 413, body: { code: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
+	// zlib's refusal of a body that its Content-Encoding does not describe (gzip that is not gzip).
+	if (typeof err.code === "string" && err.code.startsWith("Z_")) {
+		return { status: 400, body: { code: "MALFORMED_BODY", message: "The request body could not be decoded as its Content-Encoding says" } };
+	}
 	// body-parser's refusals of a JSON body in a charset or encoding it cannot read.
 	if (err.type === "charset.unsupported" || err.type === "encoding.unsupported") {
 		return { status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE", message: "Send the request body as UTF-8 JSON, uncompressed" } };
@@ -152,10 +170,13 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 					"GET logs": LogsActions.list.name,
 				},
-				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingMessage) {
+				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: GatewayRequest) {
 					// An unparsed body is no params: without this, a form or text body
 					// would be answered with "'email' field is required".
 					if (hasBody(req) && !isJson(req)) throw new UnsupportedMediaTypeError();
+					// What no action takes, refused here for every route before any validator or store sees it.
+					const problems = inputProblems(req.$params);
+					if (problems.length) throw fieldsError(problems);
 					const key = req.headers["idempotency-key"];
 					if (key === undefined) return;
 					if (typeof key !== "string" || !/^[\x21-\x7e]{1,255}$/.test(key)) {
@@ -196,7 +217,8 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		live: {
 			params: {},
 			handler(this: ApiThis) {
-				return { status: "ok", nodeID: this.broker.nodeID, uptimeSeconds: Math.round(process.uptime()) };
+				// Nothing about the host: anyone may ask.
+				return { status: "ok", uptimeSeconds: Math.round(process.uptime()) };
 			},
 		},
 
@@ -242,9 +264,11 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		},
 
 		// Every request, routed or not, ends in one access log entry handed to
-		// the logs service (which buffers it in Redis).
+		// the logs service (which buffers it in Redis), and every answer carries
+		// the security headers.
 		httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: (err?: unknown) => void) {
 			this.trackAccess(req, res);
+			for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
 			return (ApiGateway.methods!.httpHandler as (...args: unknown[]) => unknown).call(this, req, res, next);
 		},
 

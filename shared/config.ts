@@ -47,6 +47,8 @@ export interface AppConfig {
 	refreshTokenTtlSeconds: number;
 	port: number;
 	wsPort: number;
+	/** Web origins whose pages may open a socket.io connection; none by default. */
+	corsOrigins: readonly string[];
 	logLevel: LogLevel;
 	adminEmail?: string;
 	adminPassword?: string;
@@ -132,6 +134,16 @@ const serviceList = makeValidator<readonly ServiceName[]>((raw) => {
 	return names.length ? names.filter(isServiceName) : refuse("is set but lists no service");
 });
 
+/** A comma list of web origins (scheme, host and port, nothing more). */
+const originList = makeValidator<readonly string[]>((raw) => {
+	const origins = raw
+		.split(",")
+		.map((origin) => origin.trim())
+		.filter(Boolean);
+	const bad = origins.filter((origin) => !URL.canParse(origin) || new URL(origin).origin !== origin);
+	return bad.length ? refuse(`must list origins such as https://shop.example.com, got ${bad.map((origin) => `"${origin}"`).join(", ")}`) : origins;
+});
+
 /** A comma list of secrets, each at least `min` characters (their lengths are not told). */
 const secretList = (min: number) =>
 	makeValidator<readonly string[]>((raw) => {
@@ -185,6 +197,7 @@ const variables = {
 	REFRESH_TOKEN_TTL_SECONDS: integer(60, 365 * 24 * 3600)({ default: 30 * 24 * 3600, desc: "refresh token lifetime" }),
 	PORT: integer(0, 65535)({ default: 3000, desc: "HTTP API port" }),
 	WS_PORT: integer(0, 65535)({ default: 3001, desc: "socket.io port" }),
+	CORS_ORIGINS: originList({ default: [], desc: "web origins whose pages may connect to socket.io", example: "https://shop.example.com" }),
 	LOG_LEVEL: oneOf(LOG_LEVELS)({ default: "info", desc: "the broker's log level" }),
 	ADMIN_EMAIL: str({ default: undefined, desc: "the admin an embedded start creates; server.ts uses admin@shop.local when unset" }),
 	ADMIN_PASSWORD: atLeast(8, { tellLength: false })({ default: undefined, desc: "that admin's password; generated when unset" }),
@@ -278,6 +291,7 @@ export function loadConfig(env: Env): AppConfig {
 		refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
 		port: vars.PORT,
 		wsPort: vars.WS_PORT,
+		corsOrigins: vars.CORS_ORIGINS,
 		logLevel: vars.LOG_LEVEL,
 		adminEmail: vars.ADMIN_EMAIL,
 		adminPassword: vars.ADMIN_PASSWORD,

@@ -173,4 +173,15 @@ describe("configuration", () => {
 			expect(problemsOf({ ...clusterNode, CLUSTER_SECRET: "c".repeat(32), NODE_ENV: "test" })).toEqual([]);
 		});
 	});
+
+	it("takes the web origins allowed to open a socket.io connection from CORS_ORIGINS, none by default", () => {
+		expect(loadConfig({}).corsOrigins).toEqual([]);
+		expect(loadConfig({ CORS_ORIGINS: "https://shop.example.com, http://localhost:5173" }).corsOrigins).toEqual([
+			"https://shop.example.com",
+			"http://localhost:5173",
+		]);
+		expect(problemsOf({ CORS_ORIGINS: "https://shop.example.com/path,*" })).toEqual([
+			'CORS_ORIGINS must list origins such as https://shop.example.com, got "https://shop.example.com/path", "*"',
+		]);
+	});
 });

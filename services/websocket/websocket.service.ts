@@ -78,8 +78,14 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 	},
 
 	created(this: WebsocketThis) {
-		this.http = createServer();
-		this.io = new SocketServer(this.http, { serveClient: false, cors: { origin: true } });
+		// socket.io answers its own path; anything else on this port is answered here, not left hanging.
+		this.http = createServer((_req, res) => {
+			res.writeHead(404, { "Content-Type": "application/json; charset=utf-8", "X-Content-Type-Options": "nosniff" });
+			res.end(JSON.stringify({ error: { code: "ROUTE_NOT_FOUND", message: "No such route: socket.io listens on /socket.io/" } }));
+		});
+		// Browsers on other origins may connect only when CORS_ORIGINS names them; Node clients send no Origin.
+		const { corsOrigins } = this.settings.config;
+		this.io = new SocketServer(this.http, { serveClient: false, cors: { origin: corsOrigins.length ? [...corsOrigins] : false } });
 		this.io.use((socket, next) => {
 			const token = socket.handshake.auth?.token;
 			if (typeof token !== "string" || !token) return next(new Error("UNAUTHORIZED"));

@@ -21,9 +21,12 @@ export interface RequestMeta {
 /** The largest page any list answers. */
 export const MAX_PAGE_SIZE = 100;
 
+/** The last page a list may be asked for: its offset (at most 10^8 rows) stays an integer every store takes. */
+export const MAX_PAGE = 1_000_000;
+
 /** Which page of a list to answer: the fields every list action declares. */
 export const pageParams = {
-	page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+	page: { type: "number", integer: true, min: 1, max: MAX_PAGE, default: 1, convert: true },
 	pageSize: { type: "number", integer: true, min: 1, max: MAX_PAGE_SIZE, default: 20, convert: true },
 } as const;
 
