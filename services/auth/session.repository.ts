@@ -1,4 +1,5 @@
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
+import { SqlRepository } from "../../shared/sql-repository.js";
 
 interface SessionRow {
 	id: string;
@@ -21,21 +22,21 @@ export interface StoredSession extends NewSession {
 }
 
 /** SQL for `auth.sessions`, one per refresh token. */
-export class SessionRepository {
-	constructor(private readonly sequelize: Sequelize) {}
-
+export class SessionRepository extends SqlRepository {
 	async insert(session: NewSession, transaction?: Transaction): Promise<void> {
-		await this.sequelize.query(`INSERT INTO auth.sessions (id, user_id, token_hash, expires_at) VALUES (:id, :userId, :tokenHash, :expiresAt)`, {
-			replacements: { ...session },
+		await this.execute(
+			`INSERT INTO auth.sessions (id, user_id, token_hash, expires_at) VALUES (:id, :userId, :tokenHash, :expiresAt)`,
+			{ ...session },
 			transaction,
-		});
+		);
 	}
 
 	/** The session of this token if it is neither revoked nor expired. */
 	async findLive(tokenHash: string, transaction?: Transaction): Promise<StoredSession | null> {
-		const [row] = await this.sequelize.query<SessionRow>(
+		const row = await this.row<SessionRow>(
 			`SELECT * FROM auth.sessions WHERE token_hash = :tokenHash AND revoked_at IS NULL AND expires_at > :now LIMIT 1`,
-			{ replacements: { tokenHash, now: new Date() }, type: QueryTypes.SELECT, transaction },
+			{ tokenHash, now: new Date() },
+			transaction,
 		);
 		return row
 			? {
@@ -50,19 +51,20 @@ export class SessionRepository {
 
 	/** Revokes the session unless it already was; false when it was (one use per refresh token, even when refreshes race). */
 	async revoke(id: string, transaction?: Transaction): Promise<boolean> {
-		const [, affected] = await this.sequelize.query(`UPDATE auth.sessions SET revoked_at = :now, updated_at = :now WHERE id = :id AND revoked_at IS NULL`, {
-			replacements: { id, now: new Date() },
-			type: QueryTypes.UPDATE,
+		const affected = await this.execute(
+			`UPDATE auth.sessions SET revoked_at = :now, updated_at = :now WHERE id = :id AND revoked_at IS NULL`,
+			{ id, now: new Date() },
 			transaction,
-		});
+		);
 		return affected > 0;
 	}
 
 	/** Revokes the session of this token, if there is one still live. */
 	async revokeByTokenHash(tokenHash: string, transaction?: Transaction): Promise<void> {
-		await this.sequelize.query(`UPDATE auth.sessions SET revoked_at = :now, updated_at = :now WHERE token_hash = :tokenHash AND revoked_at IS NULL`, {
-			replacements: { tokenHash, now: new Date() },
+		await this.execute(
+			`UPDATE auth.sessions SET revoked_at = :now, updated_at = :now WHERE token_hash = :tokenHash AND revoked_at IS NULL`,
+			{ tokenHash, now: new Date() },
 			transaction,
-		});
+		);
 	}
 }

@@ -1,5 +1,6 @@
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import type { PublicUser, Role } from "../../shared/contracts.js";
+import { SqlRepository } from "../../shared/sql-repository.js";
 
 interface UserRow {
 	id: string;
@@ -44,34 +45,25 @@ const toUser = (row: UserRow): StoredUser => ({
 });
 
 /** SQL for `auth.users`. */
-export class UserRepository {
-	constructor(private readonly sequelize: Sequelize) {}
-
+export class UserRepository extends SqlRepository {
 	/** Fails with sequelize's UniqueConstraintError when the email (whatever its case) is taken. */
 	async insert(user: NewUser, transaction?: Transaction): Promise<StoredUser> {
-		const [row] = await this.sequelize.query<UserRow>(
+		const [row] = await this.rows<UserRow>(
 			`INSERT INTO auth.users (id, email, name, password_hash, role) VALUES (:id, :email, :name, :passwordHash, :role) RETURNING *`,
-			{ replacements: { ...user }, type: QueryTypes.SELECT, transaction },
+			{ ...user },
+			transaction,
 		);
 		return toUser(row);
 	}
 
 	async findById(id: string, transaction?: Transaction): Promise<StoredUser | null> {
-		const [row] = await this.sequelize.query<UserRow>(`SELECT * FROM auth.users WHERE id = :id`, {
-			replacements: { id },
-			type: QueryTypes.SELECT,
-			transaction,
-		});
+		const row = await this.row<UserRow>(`SELECT * FROM auth.users WHERE id = :id`, { id }, transaction);
 		return row ? toUser(row) : null;
 	}
 
 	/** Emails are compared case-insensitively, as the unique index on lower(email) does. */
 	async findByEmail(email: string, transaction?: Transaction): Promise<StoredUser | null> {
-		const [row] = await this.sequelize.query<UserRow>(`SELECT * FROM auth.users WHERE lower(email) = :email`, {
-			replacements: { email: email.toLowerCase() },
-			type: QueryTypes.SELECT,
-			transaction,
-		});
+		const row = await this.row<UserRow>(`SELECT * FROM auth.users WHERE lower(email) = :email`, { email: email.toLowerCase() }, transaction);
 		return row ? toUser(row) : null;
 	}
 }

@@ -1,5 +1,6 @@
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import type { AccessLogEntry, ListLogsParams } from "../../shared/contracts.js";
+import { SqlRepository } from "../../shared/sql-repository.js";
 
 interface AccessLogRow {
 	request_id: string;
@@ -20,17 +21,16 @@ export interface BufferedAccessLogEntry extends AccessLogEntry {
 export type AccessLogFilter = Omit<ListLogsParams, "limit">;
 
 /** SQL for `logs.access_logs`. */
-export class AccessLogRepository {
-	constructor(private readonly sequelize: Sequelize) {}
-
+export class AccessLogRepository extends SqlRepository {
 	/** Idempotent: an entry written twice (a flush retried after its commit) is kept once. */
 	async insert(rows: BufferedAccessLogEntry[], transaction?: Transaction): Promise<void> {
-		await this.sequelize.query(
+		await this.execute(
 			`INSERT INTO logs.access_logs (entry_id, request_id, method, path, status, duration_ms, user_id, ip, at)
 			 SELECT * FROM json_to_recordset(:rows) AS r(
 				"entryId" text, "requestId" text, method text, path text, status smallint, "durationMs" integer, "userId" uuid, ip text, at timestamptz)
 			 ON CONFLICT (entry_id) DO NOTHING`,
-			{ replacements: { rows: JSON.stringify(rows) }, transaction },
+			{ rows: JSON.stringify(rows) },
+			transaction,
 		);
 	}
 
@@ -44,21 +44,18 @@ export class AccessLogRepository {
 			requestId && "request_id = :requestId",
 			since && "at >= :since",
 		].filter(Boolean);
-		const rows = await this.sequelize.query<AccessLogRow>(
+		const rows = await this.rows<AccessLogRow>(
 			`SELECT * FROM logs.access_logs ${filters.length ? `WHERE ${filters.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT :limit`,
 			{
-				replacements: {
-					method: method ?? null,
-					pathPrefix: path ? `${path.replace(/[\\%_]/g, "\\$&")}%` : null,
-					status: status ?? null,
-					userId: userId ?? null,
-					requestId: requestId ?? null,
-					since: since ?? null,
-					limit,
-				},
-				type: QueryTypes.SELECT,
-				transaction,
+				method: method ?? null,
+				pathPrefix: path ? `${path.replace(/[\\%_]/g, "\\$&")}%` : null,
+				status: status ?? null,
+				userId: userId ?? null,
+				requestId: requestId ?? null,
+				since: since ?? null,
+				limit,
 			},
+			transaction,
 		);
 		return rows.map((r) => ({
 			requestId: r.request_id,

@@ -1,5 +1,6 @@
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import type { Payment, PaymentStatus } from "../../shared/contracts.js";
+import { SqlRepository } from "../../shared/sql-repository.js";
 
 interface PaymentRow {
 	id: string;
@@ -39,34 +40,30 @@ const toPayment = (row: PaymentRow): Payment => ({
 });
 
 /** SQL for the `payments` schema; the service decides when, this says how. */
-export class PaymentRepository {
-	constructor(private readonly sequelize: Sequelize) {}
-
+export class PaymentRepository extends SqlRepository {
 	/** Records the order's payment as `processing` unless the order has one already (one payment per order). */
 	async insertProcessing(payment: NewPayment, transaction?: Transaction): Promise<void> {
-		await this.sequelize.query(
+		await this.execute(
 			`INSERT INTO payments.payments (id, order_id, user_id, amount, currency, provider, status)
 			 VALUES (:id, :orderId, :userId, :amount, :currency, :provider, 'processing')
 			 ON CONFLICT (order_id) DO NOTHING`,
-			{ replacements: { ...payment }, transaction },
+			{ ...payment },
+			transaction,
 		);
 	}
 
 	async findByOrderId(orderId: string, transaction?: Transaction): Promise<Payment | null> {
-		const [row] = await this.sequelize.query<PaymentRow>(`SELECT * FROM payments.payments WHERE order_id = :orderId`, {
-			replacements: { orderId },
-			type: QueryTypes.SELECT,
-			transaction,
-		});
+		const row = await this.row<PaymentRow>(`SELECT * FROM payments.payments WHERE order_id = :orderId`, { orderId }, transaction);
 		return row ? toPayment(row) : null;
 	}
 
 	/** Moves the payment out of `processing`; null when it was not there any more (settled by another delivery). */
 	async settle(id: string, outcome: PaymentOutcome, transaction: Transaction): Promise<Payment | null> {
-		const [row] = await this.sequelize.query<PaymentRow>(
+		const row = await this.row<PaymentRow>(
 			`UPDATE payments.payments SET status = :status, provider_reference = :providerReference, failure_code = :failureCode, updated_at = now()
 			  WHERE id = :id AND status = 'processing' RETURNING *`,
-			{ replacements: { id, ...outcome }, type: QueryTypes.SELECT, transaction },
+			{ id, ...outcome },
+			transaction,
 		);
 		return row ? toPayment(row) : null;
 	}
@@ -78,11 +75,8 @@ export class PaymentRepository {
 		const replacements = { ...filter, limit, offset };
 		const [rows, [{ count }]] = await Promise.all([
 			// The id breaks ties, so that pages never repeat or skip a payment.
-			this.sequelize.query<PaymentRow>(`SELECT * FROM payments.payments ${where} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset`, {
-				replacements,
-				type: QueryTypes.SELECT,
-			}),
-			this.sequelize.query<{ count: string }>(`SELECT count(*) FROM payments.payments ${where}`, { replacements, type: QueryTypes.SELECT }),
+			this.rows<PaymentRow>(`SELECT * FROM payments.payments ${where} ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset`, replacements),
+			this.rows<{ count: string }>(`SELECT count(*) FROM payments.payments ${where}`, replacements),
 		]);
 		return { items: rows.map(toPayment), total: Number(count) };
 	}

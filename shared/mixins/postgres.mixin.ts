@@ -11,9 +11,10 @@ import type { ShopService } from "../service-settings.js";
  * payments, inventory, logs) in the shared database, its own connection pool
  * and its own migrations, run at start under an advisory lock so that several
  * replicas starting together migrate once. Its SQL lives in its repositories
- * (one per aggregate, like services/order/order.repository.ts), made in the
- * service's `created` with this connection: never bound at module level, so
- * two instances in one process each use their own database.
+ * (one per aggregate, like services/order/order.repository.ts, each a
+ * SqlRepository from shared/sql-repository.ts), made in the service's
+ * `created` with this connection: never bound at module level, so two
+ * instances in one process each use their own database.
  */
 export interface Migration {
 	name: string;
