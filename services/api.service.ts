@@ -291,7 +291,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				// calling an unknown action makes Moleculer warn on every request.
 				if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("logs"))
 					return this.logger.debug("Access log not recorded: no logs node yet");
-				callAction(this.broker, LogsActions.record, entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
+				callAction(this, LogsActions.record, entry).catch((err: Error) => this.logger.debug("Access log not recorded:", err.message));
 			});
 		},
 	},

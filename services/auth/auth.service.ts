@@ -96,6 +96,7 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 
 		ensureAdmin: {
 			visibility: "public",
+			callers: ["operator"],
 			params: AuthActions.ensureAdmin.params,
 			async handler(this: AuthThis, ctx: Context<ParamsOf<typeof AuthActions.ensureAdmin>>): Promise<ResultOf<typeof AuthActions.ensureAdmin>> {
 				const existing = await this.users.findByEmail(ctx.params.email);

@@ -53,7 +53,7 @@ describe("logs service", () => {
 		...overrides,
 	});
 	// A copy: in process, the validator converts the params object it is given.
-	const record = (e: AccessLogEntry) => broker.call(LogsActions.record.name, { ...e });
+	const record = (e: AccessLogEntry) => broker.call(LogsActions.record.name, { ...e }, { caller: "api" });
 	const flush = () => broker.call<{ flushed: number }, object>(LogsActions.flush.name, {});
 	const streamRequestIds = async () =>
 		((await redis.xrange(stream, "-", "+")) as StreamRecords).map(([, fields]) => (JSON.parse(fields[1]) as AccessLogEntry).requestId);

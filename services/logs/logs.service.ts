@@ -39,6 +39,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 	actions: {
 		record: {
 			visibility: "public",
+			callers: ["api"],
 			params: LogsActions.record.params,
 			async handler(this: LogsThis, ctx: Context<RecordAccessLogParams>): Promise<void> {
 				const { requestId, method, path, status, durationMs, userId, ip, at } = ctx.params;
@@ -73,6 +74,7 @@ const LogsService: ServiceSchema<ServiceSettingSchema, LogsThis> = {
 
 		flush: {
 			visibility: "public",
+			callers: ["operator"],
 			params: LogsActions.flush.params,
 			async handler(this: LogsThis): Promise<ResultOf<typeof LogsActions.flush>> {
 				return { flushed: await this.flush() };

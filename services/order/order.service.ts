@@ -198,6 +198,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		placed: {
 			visibility: "public",
+			callers: ["product"],
 			params: OrderActions.placed.params,
 			async handler(this: OrderThis, ctx: OrderContext<ParamsOf<typeof OrderActions.placed>>): Promise<string[]> {
 				return this.orders.existingIds(ctx.params.orderIds);
@@ -222,7 +223,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 				if (order.status !== "pending_payment") return;
 				// Stock goes back before the order moves, so a crash in between
 				// is retried by redelivery (release is idempotent).
-				if (to === "payment_failed") await callAction(this.broker, ProductActions.release, { orderId: order.id });
+				if (to === "payment_failed") await callAction(this, ProductActions.release, { orderId: order.id });
 				const moved = await this.withTransaction((transaction) =>
 					this.orders.transition(
 						order.id,
@@ -278,7 +279,7 @@ const OrderService: ServiceSchema<ServiceSettingSchema, OrderThis> = {
 
 		/** Compensation: never hides the error that made it necessary. */
 		async releaseStock(this: OrderThis, orderId: string) {
-			await callAction(this.broker, ProductActions.release, { orderId }).catch((err: Error) => {
+			await callAction(this, ProductActions.release, { orderId }).catch((err: Error) => {
 				this.logger.error(`Stock of order ${orderId} could not be released now; the product service's reservation sweep releases it:`, err.message);
 			});
 		},

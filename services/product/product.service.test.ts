@@ -6,6 +6,9 @@ import { Events, ProductActions, type Product, type ProductPage } from "../../sh
 import { createTestEnvironment, startBroker, testUsers, type TestEnvironment } from "../../test/support/test-broker.js";
 import ProductService from "./product.service.js";
 
+/** The one service that may reserve and release stock (the actions' `callers`). */
+const asOrder = { caller: "order" };
+
 describe("product service", () => {
 	let env: TestEnvironment;
 	let broker: ServiceBroker;
@@ -142,7 +145,7 @@ describe("product service", () => {
 		await db.query(`UPDATE inventory.stock_levels SET available = 5 WHERE product_id = :id`, { replacements: { id: product.id } });
 		expect(await listed()).toBe(2);
 		// ...until the service itself changes the stock, which cleans the cache.
-		await broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] });
+		await broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }, asOrder);
 		expect((await broker.call<Product, object>(ProductActions.get.name, { id: product.id })).available).toBe(4);
 		expect(await listed()).toBe(4);
 	});
@@ -152,45 +155,73 @@ describe("product service", () => {
 		const b = await create({ name: "Line B", price: 100, stock: 1 });
 		const orderId = randomUUID();
 		await expect(
-			broker.call(ProductActions.reserve.name, {
-				orderId,
-				lines: [
-					{ productId: a.id, quantity: 2 },
-					{ productId: b.id, quantity: 2 },
-				],
-			}),
+			broker.call(
+				ProductActions.reserve.name,
+				{
+					orderId,
+					lines: [
+						{ productId: a.id, quantity: 2 },
+						{ productId: b.id, quantity: 2 },
+					],
+				},
+				asOrder,
+			),
 		).rejects.toMatchObject({ code: 409, type: "OUT_OF_STOCK", data: { shortages: [{ productId: b.id, requested: 2, available: 1 }] } });
 		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(5);
 
-		await broker.call(ProductActions.reserve.name, {
-			orderId,
-			lines: [
-				{ productId: a.id, quantity: 2 },
-				{ productId: b.id, quantity: 1 },
-			],
-		});
+		await broker.call(
+			ProductActions.reserve.name,
+			{
+				orderId,
+				lines: [
+					{ productId: a.id, quantity: 2 },
+					{ productId: b.id, quantity: 1 },
+				],
+			},
+			asOrder,
+		);
 		// The same order reserving again changes nothing.
-		await broker.call(ProductActions.reserve.name, {
-			orderId,
-			lines: [
-				{ productId: a.id, quantity: 2 },
-				{ productId: b.id, quantity: 1 },
-			],
-		});
+		await broker.call(
+			ProductActions.reserve.name,
+			{
+				orderId,
+				lines: [
+					{ productId: a.id, quantity: 2 },
+					{ productId: b.id, quantity: 1 },
+				],
+			},
+			asOrder,
+		);
 		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(3);
 		expect(unavailable).toContainEqual({ productId: b.id, name: "Line B", available: 0 });
 
-		await broker.call(ProductActions.release.name, { orderId });
-		await broker.call(ProductActions.release.name, { orderId });
+		await broker.call(ProductActions.release.name, { orderId }, asOrder);
+		await broker.call(ProductActions.release.name, { orderId }, asOrder);
 		expect((await broker.call<Product, object>(ProductActions.get.name, { id: a.id })).available).toBe(5);
 		expect((await broker.call<Product, object>(ProductActions.get.name, { id: b.id })).available).toBe(1);
+	});
+
+	it("lets only the order service reserve and release stock: any other caller is refused and changes nothing", async () => {
+		const product = await create({ name: "Guarded", price: 100, stock: 3 });
+		const orderId = randomUUID();
+		await broker.call(ProductActions.reserve.name, { orderId, lines: [{ productId: product.id, quantity: 1 }] }, asOrder);
+		for (const opts of [{}, { caller: "payment" }, { caller: "api" }]) {
+			await expect(
+				broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 2 }] }, opts),
+			).rejects.toMatchObject({
+				code: 403,
+				type: "FORBIDDEN",
+			});
+			await expect(broker.call(ProductActions.release.name, { orderId }, opts)).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
+		}
+		expect((await broker.call<Product, object>(ProductActions.get.name, { id: product.id })).available).toBe(2);
 	});
 
 	it("never sells a unit twice: 40 concurrent reservations for 6 units", async () => {
 		const product = await create({ name: "Scarce", price: 100, stock: 6 });
 		const results = await Promise.allSettled(
 			Array.from({ length: 40 }, () =>
-				broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }),
+				broker.call(ProductActions.reserve.name, { orderId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }, asOrder),
 			),
 		);
 		expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(6);

@@ -106,6 +106,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 		getMany: {
 			visibility: "public",
+			callers: ["order"],
 			params: ProductActions.getMany.params,
 			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.getMany>>): Promise<Product[]> {
 				return this.toProducts(await this.adapter.findByIds([...new Set(ctx.params.ids)]));
@@ -149,6 +150,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 		reserve: {
 			visibility: "public",
+			callers: ["order"],
 			params: ProductActions.reserve.params,
 			async handler(this: ProductThis, ctx: Context<ReserveStockParams>): Promise<StockChange[]> {
 				const changes = await this.inventory.reserve(ctx.params.orderId, ctx.params.lines);
@@ -159,6 +161,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 
 		release: {
 			visibility: "public",
+			callers: ["order"],
 			params: ProductActions.release.params,
 			async handler(this: ProductThis, ctx: Context<ParamsOf<typeof ProductActions.release>>): Promise<StockChange[]> {
 				const changes = await this.inventory.release(ctx.params.orderId);
@@ -239,7 +242,7 @@ const ProductService: ServiceSchema<ServiceSettingSchema, ProductThis> = {
 		async sweepReservations(this: ProductThis): Promise<{ confirmed: number; released: number }> {
 			const orderIds = await this.inventory.unconfirmedOrders(this.settings.config.reservationGraceSeconds, 100);
 			if (!orderIds.length) return { confirmed: 0, released: 0 };
-			const placed = new Set(await callAction(this.broker, OrderActions.placed, { orderIds }));
+			const placed = new Set(await callAction(this, OrderActions.placed, { orderIds }));
 			await this.inventory.confirm(orderIds.filter((id) => placed.has(id)));
 			const orphans = orderIds.filter((id) => !placed.has(id));
 			for (const orderId of orphans) {

@@ -1,4 +1,5 @@
 import type { ActionHandler, ActionSchema, Context, Middleware } from "moleculer";
+import type { ServiceName } from "../config.js";
 import type { AuthUser, RequestMeta } from "../contracts.js";
 import { ForbiddenError, UnauthorizedError } from "../errors.js";
 
@@ -7,6 +8,13 @@ import { ForbiddenError, UnauthorizedError } from "../errors.js";
  * here, on the node that runs the action, so a route added to the gateway can
  * never bypass it. Actions without `permissions` are public or internal.
  *
+ * An internal action (no route reaches it) declares which services may call it
+ * (`callers`); "operator" stands for a node's own calls outside any service
+ * (start-up seeding, the CLI's admin:create). Moleculer names the calling
+ * service in `ctx.caller`: the service of the calling context, or the one
+ * callAction names. Every member of the cluster holds its secret, so this keeps
+ * each service to the calls its design gives it, not a compromised member out.
+ *
  * Moleculer runs its own middlewares (validator, cacher) before this one, so
  * the gateway also checks the same declaration before calling (see
  * api.service.ts `authorize`): an anonymous caller learns nothing about an
@@ -14,9 +22,13 @@ import { ForbiddenError, UnauthorizedError } from "../errors.js";
  */
 export type Permission = "authenticated" | "admin";
 
+/** A service that may call an internal action, or "operator": a node's own call, from no service. */
+export type InternalCaller = ServiceName | "operator";
+
 declare module "moleculer" {
 	interface ActionSchema {
 		permissions?: Permission[];
+		callers?: InternalCaller[];
 	}
 }
 
@@ -28,12 +40,19 @@ export function permissionError(permissions: Permission[] | undefined, user: Aut
 	return null;
 }
 
+/** The error that refuses the calling service (`caller`, null for a node's own call) an internal action, or null when allowed. */
+export function callerError(action: string, callers: InternalCaller[] | undefined, caller: string | null): Error | null {
+	if (!callers) return null;
+	const who = caller ?? "operator";
+	return (callers as string[]).includes(who) ? null : new ForbiddenError(`${action} is internal: ${who} may not call it (only ${callers.join(", ")})`);
+}
+
 export const PermissionsMiddleware: Middleware = {
 	localAction(handler: ActionHandler, action: ActionSchema) {
-		const permissions = action.permissions;
-		if (!permissions?.length) return handler;
+		const { permissions, callers } = action;
+		if (!permissions?.length && !callers) return handler;
 		return function checkPermissions(ctx: Context<unknown, RequestMeta>) {
-			const refused = permissionError(permissions, ctx.meta.user);
+			const refused = callerError(action.name!, callers, ctx.caller) ?? permissionError(permissions, ctx.meta.user);
 			// Rejected, not thrown: callers of broker.call expect a promise either way.
 			return refused ? Promise.reject(refused) : handler(ctx);
 		};

@@ -109,11 +109,11 @@ describe("a Redis outage", () => {
 			)[0].count;
 
 		it("keeps every access log recorded before, during and after the outage, and its readiness says so", async () => {
-			await broker.call(LogsActions.record.name, entry("/before"));
+			await broker.call(LogsActions.record.name, entry("/before"), { caller: "api" });
 			await waitFor(async () => (await stored("/before")) === "1", "the entry before the outage flushed");
 
 			await redis.outage.begin();
-			for (let i = 0; i < 5; i++) await broker.call(LogsActions.record.name, entry("/during"));
+			for (let i = 0; i < 5; i++) await broker.call(LogsActions.record.name, entry("/during"), { caller: "api" });
 			const during = await broker.call<{ checks: Record<string, string> }, object>("logs.health", {});
 			expect(during.checks.redis).toMatch(/^down/);
 			expect(await stored("/during")).toBe("5");
@@ -125,7 +125,7 @@ describe("a Redis outage", () => {
 				async () => (await broker.call<{ checks: Record<string, string> }, object>("logs.health", {})).checks.redis === "up",
 				"logs' Redis up again",
 			);
-			await broker.call(LogsActions.record.name, entry("/after"));
+			await broker.call(LogsActions.record.name, entry("/after"), { caller: "api" });
 			await waitFor(async () => (await stored("/after")) === "1", "the entry after the outage flushed");
 			expect(await stored("/before")).toBe("1");
 		}, 30_000);
