@@ -17,7 +17,7 @@ import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js"
 import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import type { ShopService, ShopServiceSettings } from "../shared/service-settings.js";
-import { verifyAccessToken } from "../shared/tokens.js";
+import { bearerToken, verifyAccessToken } from "../shared/tokens.js";
 import { inputProblems } from "../shared/input-guard.js";
 import { fieldsError, publicFieldProblems } from "../shared/validation.js";
 
@@ -245,9 +245,10 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 		async authenticate(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage): Promise<AuthUser | null> {
 			const header = req.headers.authorization;
 			if (!header) return null;
-			const [scheme, token] = header.split(" ");
-			if (scheme !== "Bearer" || !token) throw new ShopClientError("Authorization must be 'Bearer <accessToken>'", 401, "INVALID_TOKEN");
-			return verifyAccessToken(token, this.settings.config.jwtSecret);
+			const token = bearerToken(header);
+			if (!token) throw new ShopClientError("Authorization must be 'Bearer <accessToken>'", 401, "INVALID_TOKEN");
+			const { jwtSecret, accessTokenTtlSeconds } = this.settings.config;
+			return verifyAccessToken(token, jwtSecret, accessTokenTtlSeconds);
 		},
 
 		// The action's own `permissions`, checked before the call: the action's

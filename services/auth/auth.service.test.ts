@@ -59,7 +59,7 @@ describe("auth service", () => {
 		expect(serialized).not.toMatch(/passwordHash|password_hash|scrypt\$/);
 		expect(serialized).not.toContain("correct horse");
 		// The access token names this user as a customer.
-		expect(await verifyAccessToken(result.accessToken, env.jwtSecret)).toEqual({ id: result.user.id, email: "ann@example.com", role: "customer" });
+		expect(await verifyAccessToken(result.accessToken, env.jwtSecret, 900)).toEqual({ id: result.user.id, email: "ann@example.com", role: "customer" });
 	});
 
 	it("stores the password as a salted scrypt hash, not the password", async () => {
@@ -119,7 +119,7 @@ describe("auth service", () => {
 		const second = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: first.refreshToken });
 		expect(second.user).toEqual(first.user);
 		expect(second.refreshToken).not.toBe(first.refreshToken);
-		expect(await verifyAccessToken(second.accessToken, env.jwtSecret)).toMatchObject({ id: first.user.id });
+		expect(await verifyAccessToken(second.accessToken, env.jwtSecret, 900)).toMatchObject({ id: first.user.id });
 
 		await expect(broker.call(AuthActions.refresh.name, { refreshToken: first.refreshToken })).rejects.toMatchObject({
 			code: 401,
@@ -160,7 +160,7 @@ describe("auth service", () => {
 		await expect(broker.call(AuthActions.me.name, {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
 		const registered = await register({ email: "me@example.com", password: "password-1", name: "Me" });
 		// The gateway puts the verified access token's user in meta.
-		const user = await verifyAccessToken(registered.accessToken, env.jwtSecret);
+		const user = await verifyAccessToken(registered.accessToken, env.jwtSecret, 900);
 		const me = await broker.call<PublicUser, object>(AuthActions.me.name, {}, { meta: { user } });
 		expect(me).toEqual(registered.user);
 		expect(JSON.stringify(me)).not.toMatch(/passwordHash|password_hash|scrypt\$/);
@@ -181,7 +181,7 @@ describe("auth service", () => {
 		// The admin logs in with the first password; the second call changed nothing.
 		const session = await login({ email: "boss@example.com", password: "admin-password" });
 		expect(session.user.role).toBe("admin");
-		expect(await verifyAccessToken(session.accessToken, env.jwtSecret)).toMatchObject({ role: "admin" });
+		expect(await verifyAccessToken(session.accessToken, env.jwtSecret, 900)).toMatchObject({ role: "admin" });
 		await expect(login({ email: "boss@example.com", password: "other-password" })).rejects.toMatchObject({ type: "INVALID_CREDENTIALS" });
 	});
 

@@ -89,7 +89,7 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 		this.io.use((socket, next) => {
 			const token = socket.handshake.auth?.token;
 			if (typeof token !== "string" || !token) return next(new Error("UNAUTHORIZED"));
-			verifyAccessToken(token, this.settings.config.jwtSecret)
+			verifyAccessToken(token, this.settings.config.jwtSecret, this.settings.config.accessTokenTtlSeconds)
 				.then((user) => {
 					socket.data.user = user;
 					next();
