@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Redis } from "ioredis";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { callAction } from "../shared/call-action.js";
@@ -13,7 +14,8 @@ import {
 	type CallParamsOf,
 	type RequestMeta,
 } from "../shared/contracts.js";
-import { ShopClientError, UnsupportedMediaTypeError } from "../shared/errors.js";
+import { AuthRateLimits } from "../shared/auth-rate-limits.js";
+import { ShopClientError, TooManyRequestsError, UnsupportedMediaTypeError } from "../shared/errors.js";
 import { checkReadiness, ReadinessLog } from "../shared/health.js";
 import { permissionError, type Permission } from "../shared/middlewares/permissions.middleware.js";
 import type { ShopService, ShopServiceSettings } from "../shared/service-settings.js";
@@ -21,12 +23,26 @@ import { bearerToken, verifyAccessToken } from "../shared/tokens.js";
 import { inputProblems } from "../shared/input-guard.js";
 import { fieldsError, publicFieldProblems } from "../shared/validation.js";
 
-type GatewayRequest = IncomingMessage & { $ctx?: Context<unknown, RequestMeta>; $params?: unknown; originalUrl?: string };
+type GatewayRequest = IncomingMessage & {
+	$ctx?: Context<unknown, RequestMeta>;
+	$action?: { name: string };
+	$params?: Record<string, unknown>;
+	originalUrl?: string;
+};
 
 type ApiThis = ShopService & {
 	readinessLog: ReadinessLog;
+	rateLimits: AuthRateLimits;
+	/** Its own connection, for the rate limits; none without REDIS_URL. */
+	redis?: Redis;
 	trackAccess(req: GatewayRequest, res: ServerResponse): void;
+	limitCredentialRequests(req: GatewayRequest): Promise<void>;
 };
+
+/** The routes that guess or spend credentials: limited per client address, and log-in per account too. */
+const CREDENTIAL_ACTIONS = new Set<string>([AuthActions.login.name, AuthActions.register.name, AuthActions.refresh.name]);
+
+const loginEmail = (req: GatewayRequest) => String(req.$params?.email ?? "");
 
 /** The services this gateway routes to: readiness fails while one has no live node. */
 const ROUTED_SERVICES = ["auth", "product", "order", "payment", "logs"];
@@ -170,13 +186,14 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 					"GET logs": LogsActions.list.name,
 				},
-				onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: GatewayRequest) {
+				async onBeforeCall(this: ApiThis, ctx: Context<unknown, RequestMeta>, _route: unknown, req: GatewayRequest) {
 					// An unparsed body is no params: without this, a form or text body
 					// would be answered with "'email' field is required".
 					if (hasBody(req) && !isJson(req)) throw new UnsupportedMediaTypeError();
 					// What no action takes, refused here for every route before any validator or store sees it.
 					const problems = inputProblems(req.$params);
 					if (problems.length) throw fieldsError(problems);
+					await this.limitCredentialRequests(req);
 					const key = req.headers["idempotency-key"];
 					if (key === undefined) return;
 					if (typeof key !== "string" || !/^[\x21-\x7e]{1,255}$/.test(key)) {
@@ -184,14 +201,15 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 					}
 					ctx.meta.idempotencyKey = key;
 				},
-				onAfterCall(
+				async onAfterCall(
 					this: ApiThis,
 					ctx: Context<unknown, RequestMeta>,
 					_route: unknown,
-					req: IncomingMessage & { $action?: { name: string } },
+					req: GatewayRequest,
 					_res: ServerResponse,
 					data: unknown,
 				) {
+					if (req.$action?.name === AuthActions.login.name) await this.rateLimits.loginSucceeded(loginEmail(req));
 					const location = CREATED_LOCATIONS[req.$action?.name ?? ""];
 					if (ctx.meta.$statusCode === 201 && location) ctx.meta.$location = `${this.settings.path}${location(data as { id?: string })}`;
 					return data;
@@ -209,6 +227,7 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 			res.statusCode = status;
 			res.setHeader("Content-Type", "application/json; charset=utf-8");
 			if (status === 401) res.setHeader("WWW-Authenticate", "Bearer");
+			if (err instanceof TooManyRequestsError) res.setHeader("Retry-After", String(err.retryAfterSeconds));
 			res.end(JSON.stringify({ error: { ...body, requestId } } satisfies ErrorBody));
 		},
 	},
@@ -273,6 +292,14 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 			return (ApiGateway.methods!.httpHandler as (...args: unknown[]) => unknown).call(this, req, res, next);
 		},
 
+		async limitCredentialRequests(this: ApiThis, req: GatewayRequest) {
+			const action = req.$action?.name;
+			if (!action || !CREDENTIAL_ACTIONS.has(action)) return;
+			// The socket's address: X-Forwarded-For is whatever the client writes.
+			await this.rateLimits.admitRequest(req.socket.remoteAddress ?? "unknown");
+			if (action === AuthActions.login.name) await this.rateLimits.admitLogin(loginEmail(req));
+		},
+
 		trackAccess(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
 			const started = process.hrtime.bigint();
 			// Bounded like the column it goes to, so a long URL still leaves a log entry.
@@ -304,6 +331,13 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 
 	created(this: ApiThis) {
 		this.readinessLog = new ReadinessLog(this.logger);
+		const { redisUrl, namespace, loginAttemptsPerAccount, loginWindowSeconds, authRequestsPerMinute } = this.settings.config;
+		if (redisUrl) {
+			// Fail fast while Redis is down (the limits count in memory then), and reconnect quietly.
+			this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+			this.redis.on("error", () => undefined);
+		}
+		this.rateLimits = new AuthRateLimits({ namespace, redis: this.redis, loginAttemptsPerAccount, loginWindowSeconds, authRequestsPerMinute });
 		// moleculer-web 0.10 only logs a listen error (a port in use), so its
 		// start never settles and the process hangs half started. Hand the error
 		// to its listen callback instead, which fails the start.
@@ -317,6 +351,10 @@ const ApiService: ServiceSchema<ServiceSettingSchema, ApiThis> = {
 				callback();
 			});
 		}) as Server["listen"];
+	},
+
+	stopped(this: ApiThis) {
+		this.redis?.disconnect();
 	},
 };
 

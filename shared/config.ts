@@ -44,6 +44,11 @@ export interface AppConfig {
 	/** Set exactly when transporterUrl is: what makes this process a member of the cluster (shared/cluster-secret.ts). */
 	clusterSecrets?: ClusterSecrets;
 	accessTokenTtlSeconds: number;
+	/** Log-in attempts on one account per loginWindowSeconds before the next is refused (429). */
+	loginAttemptsPerAccount: number;
+	loginWindowSeconds: number;
+	/** Log-in, registration and refresh requests from one client address per minute (429 beyond). */
+	authRequestsPerMinute: number;
 	refreshTokenTtlSeconds: number;
 	port: number;
 	wsPort: number;
@@ -194,6 +199,9 @@ const variables = {
 		example: "old-secret,newer-secret",
 	}),
 	ACCESS_TOKEN_TTL_SECONDS: integer(10, 24 * 3600)({ default: 15 * 60, desc: "access token lifetime" }),
+	LOGIN_ATTEMPTS_PER_ACCOUNT: integer(1, 1000)({ default: 5, desc: "log-in attempts on one account per LOGIN_WINDOW_SECONDS; a success starts again" }),
+	LOGIN_WINDOW_SECONDS: integer(1, 24 * 3600)({ default: 15 * 60, desc: "the window of LOGIN_ATTEMPTS_PER_ACCOUNT" }),
+	AUTH_REQUESTS_PER_MINUTE: integer(1, 1_000_000)({ default: 20, desc: "log-in, registration and refresh requests from one client address per minute" }),
 	REFRESH_TOKEN_TTL_SECONDS: integer(60, 365 * 24 * 3600)({ default: 30 * 24 * 3600, desc: "refresh token lifetime" }),
 	PORT: integer(0, 65535)({ default: 3000, desc: "HTTP API port" }),
 	WS_PORT: integer(0, 65535)({ default: 3001, desc: "socket.io port" }),
@@ -288,6 +296,9 @@ export function loadConfig(env: Env): AppConfig {
 		jwtSecret: vars.JWT_SECRET,
 		clusterSecrets: vars.TRANSPORTER ? { secret: vars.CLUSTER_SECRET!, previousSecrets: [...vars.CLUSTER_SECRET_PREVIOUS] } : undefined,
 		accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
+		loginAttemptsPerAccount: vars.LOGIN_ATTEMPTS_PER_ACCOUNT,
+		loginWindowSeconds: vars.LOGIN_WINDOW_SECONDS,
+		authRequestsPerMinute: vars.AUTH_REQUESTS_PER_MINUTE,
 		refreshTokenTtlSeconds: vars.REFRESH_TOKEN_TTL_SECONDS,
 		port: vars.PORT,
 		wsPort: vars.WS_PORT,

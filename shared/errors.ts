@@ -29,6 +29,16 @@ export class ForbiddenError extends ShopClientError {
 	}
 }
 
+/** A limit was reached; `retryAfterSeconds` becomes the Retry-After header. */
+export class TooManyRequestsError extends ShopClientError {
+	constructor(
+		message: string,
+		readonly retryAfterSeconds: number,
+	) {
+		super(message, 429, "TOO_MANY_REQUESTS", { retryAfterSeconds });
+	}
+}
+
 export class ConflictError extends ShopClientError {
 	constructor(code: "EMAIL_TAKEN" | "IDEMPOTENCY_KEY_REUSED", message: string, details?: unknown) {
 		super(message, 409, code, details);

@@ -61,6 +61,9 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 				JWT_SECRET: env.jwtSecret,
 				LOG_LEVEL: "warn",
 				LOGS_FLUSH_INTERVAL_MS: "200",
+				// Tests log in and register from one address far more often than a person does;
+				// the limit itself is tried in test/security/.
+				AUTH_REQUESTS_PER_MINUTE: "100000",
 			};
 			const config = { ...loadConfig(variables), ...overrides };
 			// Joining over a transporter takes the cluster secret, as loadConfig requires with TRANSPORTER.
