@@ -219,7 +219,17 @@ export function ClusterAuthMiddleware({ secret, previousSecrets = [], logger, ma
 		},
 
 		transporterSend(next: Send): Send {
-			return (topic, data, meta) => next(topic, sealer.seal(meta.packet.type, data), meta);
+			return (topic, data, meta) => {
+				try {
+					return next(topic, sealer.seal(meta.packet.type, data), meta);
+				} catch (err) {
+					// amqplib throws, rather than rejects, on a channel that is closing; a heartbeat
+					// that Moleculer's timer sends as the broker stops would end the process with
+					// an unhandled rejection. Lost like any packet sent while disconnected.
+					if (err instanceof Error && err.name === "IllegalOperationError") return Promise.resolve();
+					throw err;
+				}
+			};
 		},
 
 		transporterReceive(next: Receive): Receive {

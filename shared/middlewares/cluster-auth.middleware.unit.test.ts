@@ -120,6 +120,17 @@ describe("ClusterAuthMiddleware", () => {
 		expect(log.warn).toEqual([]);
 	});
 
+	it("drops a packet sent on a channel that is closing, as amqplib says by throwing, and passes any other error on", async () => {
+		const { hooks } = setUp();
+		const closing = Object.assign(new Error("Channel closing"), { name: "IllegalOperationError" });
+		const throwing = (err: Error) =>
+			hooks.transporterSend(() => {
+				throw err;
+			});
+		await expect(throwing(closing)("MOL-shop.HEARTBEAT", packet, { packet: { type: "HEARTBEAT" } })).resolves.toBeUndefined();
+		expect(() => throwing(new TypeError("a bug"))("MOL-shop.HEARTBEAT", packet, { packet: { type: "HEARTBEAT" } })).toThrow("a bug");
+	});
+
 	it("never hands on a packet that does not open, and warns once per reason a minute, without the packet", async () => {
 		jest.useFakeTimers();
 		const { hooks, log } = setUp();
