@@ -114,27 +114,37 @@ describe("auth service", () => {
 		expect(await sessionCount("creds@example.com")).toBe(sessionsBefore);
 	});
 
-	it("rotates refresh tokens: a used refresh token is refused", async () => {
+	it("rotates refresh tokens: each is good for one use, and its successor for one more", async () => {
 		const first = await register({ email: "refresh@example.com", password: "password-1", name: "Refresh" });
 		const second = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: first.refreshToken });
 		expect(second.user).toEqual(first.user);
 		expect(second.refreshToken).not.toBe(first.refreshToken);
 		expect(await verifyAccessToken(second.accessToken, env.jwtSecret, 900)).toMatchObject({ id: first.user.id });
-
-		await expect(broker.call(AuthActions.refresh.name, { refreshToken: first.refreshToken })).rejects.toMatchObject({
-			code: 401,
-			type: "INVALID_REFRESH_TOKEN",
-		});
-		// The new one still works, once.
 		const third = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: second.refreshToken });
 		expect(third.user.id).toBe(first.user.id);
-		await expect(broker.call(AuthActions.refresh.name, { refreshToken: second.refreshToken })).rejects.toMatchObject({
-			code: 401,
-			type: "INVALID_REFRESH_TOKEN",
-		});
 		await expect(broker.call(AuthActions.refresh.name, { refreshToken: "x".repeat(43) })).rejects.toMatchObject({
 			code: 401,
 			type: "INVALID_REFRESH_TOKEN",
+		});
+	});
+
+	it("revokes the whole family when a replaced refresh token is presented again, and leaves the owner's other log-ins alone", async () => {
+		const stolen = await register({ email: "reuse@example.com", password: "password-1", name: "Reuse" });
+		const otherDevice = await broker.call<AuthTokens, object>(AuthActions.login.name, { email: "reuse@example.com", password: "password-1" });
+		// The thief rotates first; the owner then presents the replaced token.
+		const thiefs = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: stolen.refreshToken });
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: stolen.refreshToken })).rejects.toMatchObject({
+			code: 401,
+			type: "INVALID_REFRESH_TOKEN",
+		});
+		// The token the thief got from it is dead too.
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: thiefs.refreshToken })).rejects.toMatchObject({
+			code: 401,
+			type: "INVALID_REFRESH_TOKEN",
+		});
+		// Another log-in is another family.
+		await expect(broker.call(AuthActions.refresh.name, { refreshToken: otherDevice.refreshToken })).resolves.toMatchObject({
+			user: { email: "reuse@example.com" },
 		});
 	});
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { UniqueConstraintError } from "sequelize";
+import { UniqueConstraintError, type Transaction } from "sequelize";
 import {
 	AuthActions,
 	type AuthTokens,
@@ -26,8 +26,17 @@ type AuthThis = ShopService &
 	PostgresThis & {
 		users: UserRepository;
 		sessions: SessionRepository;
-		issueTokens(user: StoredUser): Promise<AuthTokens>;
+		issueTokens(user: StoredUser, session?: SessionPlace, transaction?: Transaction): Promise<AuthTokens>;
 	};
+
+/** Where a new session goes: its id, and the family it belongs to. */
+type SessionPlace = { id: string; familyId: string };
+
+/** A log-in's session: the first of its family. */
+const newSessionPlace = (): SessionPlace => {
+	const id = randomUUID();
+	return { id, familyId: id };
+};
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -67,12 +76,26 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 		refresh: {
 			params: AuthActions.refresh.params,
 			async handler(this: AuthThis, ctx: Context<RefreshParams>): Promise<AuthTokens> {
-				const session = await this.sessions.findLive(hashToken(ctx.params.refreshToken));
-				const user = session && (await this.users.findById(session.userId));
-				if (!session || !user) throw new UnauthorizedError("INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired");
-				// Rotation: a refresh token is good for one use.
-				if (!(await this.sessions.revoke(session.id))) throw new UnauthorizedError("INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired");
-				return this.issueTokens(user);
+				const invalid = () => new UnauthorizedError("INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired");
+				const session = await this.sessions.findByTokenHash(hashToken(ctx.params.refreshToken));
+				if (!session) throw invalid();
+				if (session.replacedBy) {
+					// Used before: whoever holds it now (a thief, or its owner after a thief) is not
+					// told which, and the tokens made from it stop working for both.
+					const revoked = await this.sessions.revokeFamily(session.familyId);
+					this.logger.warn(
+						`A replaced refresh token of user ${session.userId} was presented again; its family (${revoked} live session(s)) is revoked`,
+					);
+					throw invalid();
+				}
+				const user = session.revokedAt || session.expiresAt <= new Date() ? null : await this.users.findById(session.userId);
+				if (!user) throw invalid();
+				// Rotation: a refresh token is good for one use, and its successor stays in its family.
+				return this.withTransaction(async (transaction) => {
+					const successorId = randomUUID();
+					if (!(await this.sessions.replace(session.id, successorId, transaction))) throw invalid();
+					return this.issueTokens(user, { id: successorId, familyId: session.familyId }, transaction);
+				});
 			},
 		},
 
@@ -118,15 +141,19 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 	},
 
 	methods: {
-		async issueTokens(this: AuthThis, user: StoredUser): Promise<AuthTokens> {
+		/** A new session (a new family, unless it continues one) and its tokens. */
+		async issueTokens(this: AuthThis, user: StoredUser, session: SessionPlace = newSessionPlace(), transaction?: Transaction): Promise<AuthTokens> {
 			const { jwtSecret, accessTokenTtlSeconds, refreshTokenTtlSeconds } = this.settings.config;
 			const refreshToken = randomBytes(32).toString("base64url");
-			await this.sessions.insert({
-				id: randomUUID(),
-				userId: user.id,
-				tokenHash: hashToken(refreshToken),
-				expiresAt: new Date(Date.now() + refreshTokenTtlSeconds * 1000),
-			});
+			await this.sessions.insert(
+				{
+					...session,
+					userId: user.id,
+					tokenHash: hashToken(refreshToken),
+					expiresAt: new Date(Date.now() + refreshTokenTtlSeconds * 1000),
+				},
+				transaction,
+			);
 			const accessToken = await signAccessToken({ id: user.id, email: user.email, role: user.role }, jwtSecret, accessTokenTtlSeconds);
 			return { accessToken, refreshToken, expiresIn: accessTokenTtlSeconds, user: toPublicUser(user) };
 		},
