@@ -26,7 +26,7 @@ describe("operators' CLI", () => {
 	let broker: ServiceBroker;
 	let api: string;
 	const admin = { email: "ops@test.local", password: "correct-horse-battery" };
-	const customer = { email: "carol@test.local", password: "carol-password-1", name: "Carol" };
+	const customer = { email: "carol@test.local", password: "crimson-lantern-41", name: "Carol" };
 
 	beforeAll(async () => {
 		env = await createTestEnvironment();
@@ -270,7 +270,7 @@ describe("operators' CLI", () => {
 			});
 
 			it("creates the admin, who can then log in; a second run says it already exists", async () => {
-				const newAdmin = { email: "second-admin@test.local", password: "second-admin-pw" };
+				const newAdmin = { email: "second-admin@test.local", password: "quiet-meadow-pw" };
 				// The first run also waits for the auth node to come up.
 				const first = await cli(
 					["admin:create", "--email", newAdmin.email, "--password", newAdmin.password, "--name", "Second", "--timeout", "60"],

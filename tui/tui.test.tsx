@@ -24,8 +24,8 @@ describe("admin backoffice", () => {
 	let backoffice: Backoffice;
 	let apiUrl: string;
 	let kettle: Product;
-	const admin = { email: "backoffice@test.local", password: "backoffice-pw-1" };
-	const shopper = { email: "dana@test.local", password: "dana-password-1", name: "Dana" };
+	const admin = { email: "backoffice@test.local", password: "amber-tide-1982" };
+	const shopper = { email: "dana@test.local", password: "violet-harbour-73", name: "Dana" };
 	const mounted: Ui[] = [];
 
 	beforeAll(async () => {

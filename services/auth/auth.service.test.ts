@@ -74,13 +74,35 @@ describe("auth service", () => {
 		expect(await storedHash("hash2@example.com")).not.toBe(hash);
 	});
 
+	it("refuses a commonly used password, or one holding the email, naming the field, and creates nobody", async () => {
+		const before = await countUsers();
+		for (const password of ["password", "12345678", "Password1", "weak.lee@example.com", "weak.lee-2024"]) {
+			await expect(register({ email: "weak.lee@example.com", password, name: "Weak" })).rejects.toMatchObject({
+				code: 422,
+				type: "VALIDATION_ERROR",
+				data: [expect.objectContaining({ field: "password", type: "passwordWeak" })],
+			});
+		}
+		await expect(broker.call(AuthActions.ensureAdmin.name, { email: "root@example.com", password: "Admin123!" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "password" })],
+		});
+		expect(await countUsers()).toBe(before);
+	});
+
 	it("refuses a second account for the same email, whatever its case", async () => {
-		await register({ email: "dup@example.com", password: "password-1", name: "First" });
-		await expect(register({ email: "DUP@example.com", password: "password-2", name: "Second" })).rejects.toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
-		await expect(register({ email: " dup@EXAMPLE.com ", password: "password-2", name: "Third" })).rejects.toMatchObject({ code: 409, type: "EMAIL_TAKEN" });
+		await register({ email: "dup@example.com", password: "pass-phrase-1", name: "First" });
+		await expect(register({ email: "DUP@example.com", password: "pass-phrase-2", name: "Second" })).rejects.toMatchObject({
+			code: 409,
+			type: "EMAIL_TAKEN",
+		});
+		await expect(register({ email: " dup@EXAMPLE.com ", password: "pass-phrase-2", name: "Third" })).rejects.toMatchObject({
+			code: 409,
+			type: "EMAIL_TAKEN",
+		});
 		expect(await countUsers("dup@example.com")).toBe(1);
 		// The first account keeps its password.
-		await expect(login({ email: "dup@example.com", password: "password-1" })).resolves.toMatchObject({ user: { name: "First" } });
+		await expect(login({ email: "dup@example.com", password: "pass-phrase-1" })).resolves.toMatchObject({ user: { name: "First" } });
 	});
 
 	it("lets exactly one of concurrent registrations of one email succeed", async () => {
@@ -115,7 +137,7 @@ describe("auth service", () => {
 	});
 
 	it("rotates refresh tokens: each is good for one use, and its successor for one more", async () => {
-		const first = await register({ email: "refresh@example.com", password: "password-1", name: "Refresh" });
+		const first = await register({ email: "refresh@example.com", password: "pass-phrase-1", name: "Refresh" });
 		const second = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: first.refreshToken });
 		expect(second.user).toEqual(first.user);
 		expect(second.refreshToken).not.toBe(first.refreshToken);
@@ -129,8 +151,8 @@ describe("auth service", () => {
 	});
 
 	it("revokes the whole family when a replaced refresh token is presented again, and leaves the owner's other log-ins alone", async () => {
-		const stolen = await register({ email: "reuse@example.com", password: "password-1", name: "Reuse" });
-		const otherDevice = await broker.call<AuthTokens, object>(AuthActions.login.name, { email: "reuse@example.com", password: "password-1" });
+		const stolen = await register({ email: "reuse@example.com", password: "pass-phrase-1", name: "Reuse" });
+		const otherDevice = await broker.call<AuthTokens, object>(AuthActions.login.name, { email: "reuse@example.com", password: "pass-phrase-1" });
 		// The thief rotates first; the owner then presents the replaced token.
 		const thiefs = await broker.call<AuthTokens, object>(AuthActions.refresh.name, { refreshToken: stolen.refreshToken });
 		await expect(broker.call(AuthActions.refresh.name, { refreshToken: stolen.refreshToken })).rejects.toMatchObject({
@@ -149,7 +171,7 @@ describe("auth service", () => {
 	});
 
 	it("uses a refresh token once even when two refreshes race", async () => {
-		const { refreshToken } = await register({ email: "refresh-race@example.com", password: "password-1", name: "Race" });
+		const { refreshToken } = await register({ email: "refresh-race@example.com", password: "pass-phrase-1", name: "Race" });
 		const results = await Promise.allSettled([
 			broker.call(AuthActions.refresh.name, { refreshToken }),
 			broker.call(AuthActions.refresh.name, { refreshToken }),
@@ -161,14 +183,14 @@ describe("auth service", () => {
 	});
 
 	it("logout revokes the refresh token", async () => {
-		const { refreshToken } = await register({ email: "logout@example.com", password: "password-1", name: "Logout" });
+		const { refreshToken } = await register({ email: "logout@example.com", password: "pass-phrase-1", name: "Logout" });
 		await expect(broker.call(AuthActions.logout.name, { refreshToken })).resolves.toEqual({ loggedOut: true });
 		await expect(broker.call(AuthActions.refresh.name, { refreshToken })).rejects.toMatchObject({ code: 401, type: "INVALID_REFRESH_TOKEN" });
 	});
 
 	it("me requires a logged-in caller and returns that user", async () => {
 		await expect(broker.call(AuthActions.me.name, {})).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
-		const registered = await register({ email: "me@example.com", password: "password-1", name: "Me" });
+		const registered = await register({ email: "me@example.com", password: "pass-phrase-1", name: "Me" });
 		// The gateway puts the verified access token's user in meta.
 		const user = await verifyAccessToken(registered.accessToken, env.jwtSecret, 900);
 		const me = await broker.call<PublicUser, object>(AuthActions.me.name, {}, { meta: { user } });
@@ -206,7 +228,7 @@ describe("auth service", () => {
 	});
 
 	it("registration makes customers only: a role sent by the client is ignored", async () => {
-		const result = await register({ email: "sneaky@example.com", password: "password-1", name: "Sneaky", role: "admin" });
+		const result = await register({ email: "sneaky@example.com", password: "pass-phrase-1", name: "Sneaky", role: "admin" });
 		expect(result.user.role).toBe("customer");
 		const [row] = await db.query<{ role: string }>(`SELECT role FROM auth.users WHERE email = 'sneaky@example.com'`, { type: QueryTypes.SELECT });
 		expect(row.role).toBe("customer");
@@ -215,15 +237,15 @@ describe("auth service", () => {
 	it("rejects bad input with a 422 ValidationError and writes nothing", async () => {
 		const users = await countUsers();
 		const bad: Record<string, unknown>[] = [
-			{ email: "not-an-email", password: "password-1", name: "Bad" },
+			{ email: "not-an-email", password: "pass-phrase-1", name: "Bad" },
 			{ email: "short@example.com", password: "short", name: "Bad" },
-			{ email: "noname@example.com", password: "password-1" },
-			{ email: "blankname@example.com", password: "password-1", name: "   " },
-			{ email: "numbername@example.com", password: "password-1", name: 42 },
-			{ password: "password-1", name: "No email" },
+			{ email: "noname@example.com", password: "pass-phrase-1" },
+			{ email: "blankname@example.com", password: "pass-phrase-1", name: "   " },
+			{ email: "numbername@example.com", password: "pass-phrase-1", name: 42 },
+			{ password: "pass-phrase-1", name: "No email" },
 		];
 		for (const params of bad) await expect(register(params)).rejects.toMatchObject({ name: "ValidationError", code: 422 });
-		await expect(login({ email: "not-an-email", password: "password-1" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
+		await expect(login({ email: "not-an-email", password: "pass-phrase-1" })).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		await expect(broker.call(AuthActions.refresh.name, {})).rejects.toMatchObject({ name: "ValidationError", code: 422 });
 		await expect(broker.call(AuthActions.ensureAdmin.name, { email: "admin2@example.com", password: "short" })).rejects.toMatchObject({
 			name: "ValidationError",

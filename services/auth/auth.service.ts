@@ -17,8 +17,10 @@ import { ConflictError, NotFoundError, UnauthorizedError } from "../../shared/er
 import { PostgresMixin, type PostgresThis } from "../../shared/mixins/postgres.mixin.js";
 import type { ShopService } from "../../shared/service-settings.js";
 import { signAccessToken } from "../../shared/tokens.js";
+import { fieldsError } from "../../shared/validation.js";
 import { migrations } from "./migrations/index.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./password.js";
+import { passwordProblems } from "./password-policy.js";
 import { SessionRepository } from "./session.repository.js";
 import { toPublicUser, UserRepository, type StoredUser } from "./user.repository.js";
 
@@ -50,13 +52,17 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 			params: AuthActions.register.params,
 			async handler(this: AuthThis, ctx: Context<RegisterParams>): Promise<AuthTokens> {
 				const { email, password, name } = ctx.params;
-				if (await this.users.findByEmail(email)) throw new ConflictError("EMAIL_TAKEN", "An account with this email already exists");
+				const weak = passwordProblems(password, email);
+				if (weak.length) throw fieldsError(weak);
+				// Hashed first, and a taken email told by the unique index: a free email and a
+				// taken one take as long, so the answer's time does not tell which is which.
+				const passwordHash = await hashPassword(password);
 				try {
-					const user = await this.users.insert({ id: randomUUID(), email, name, passwordHash: await hashPassword(password), role: "customer" });
+					const user = await this.users.insert({ id: randomUUID(), email, name, passwordHash, role: "customer" });
 					(ctx.meta as RequestMeta).$statusCode = 201;
 					return await this.issueTokens(user);
 				} catch (err) {
-					// Two registrations racing for one email: the unique index decides.
+					// The unique index on lower(email) decides, also between registrations racing for one email.
 					if (err instanceof UniqueConstraintError) throw new ConflictError("EMAIL_TAKEN", "An account with this email already exists");
 					throw err;
 				}
@@ -122,6 +128,8 @@ const AuthService: ServiceSchema<ServiceSettingSchema, AuthThis> = {
 			callers: ["operator"],
 			params: AuthActions.ensureAdmin.params,
 			async handler(this: AuthThis, ctx: Context<ParamsOf<typeof AuthActions.ensureAdmin>>): Promise<ResultOf<typeof AuthActions.ensureAdmin>> {
+				const weak = passwordProblems(ctx.params.password, ctx.params.email);
+				if (weak.length) throw fieldsError(weak);
 				const existing = await this.users.findByEmail(ctx.params.email);
 				// Never promotes a shopper's account behind its owner's back.
 				if (existing && existing.role !== "admin") throw new ConflictError("EMAIL_TAKEN", "This email belongs to a customer account, not an admin");
