@@ -411,11 +411,11 @@ describe("faults: no process dies of a dependency's outage (several nodes)", () 
 		await operator.start();
 		try {
 			await operator.waitForServices(["auth"], 30_000);
-			await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "admin password" });
+			await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "night-owl-console" });
 		} finally {
 			await operator.stop();
 		}
-		const login = await http<AuthTokens>("POST", "/auth/login", { body: { email: "admin@example.com", password: "admin password" } });
+		const login = await http<AuthTokens>("POST", "/auth/login", { body: { email: "admin@example.com", password: "night-owl-console" } });
 		if (login.body?.user?.role !== "admin") throw new Error(`Admin login answered ${login.status}: ${JSON.stringify(login.body)}`);
 		adminToken = login.body.accessToken;
 		shoppers = await Promise.all(["ann", "ben", "cat"].map(registerShopper));

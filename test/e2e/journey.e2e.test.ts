@@ -105,8 +105,8 @@ describe("the system across processes", () => {
 		operator = new ServiceBroker({ ...createBrokerOptions(operatorConfig), logger: false });
 		await operator.start();
 		await operator.waitForServices(["auth"], 30_000);
-		await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "admin password" });
-		const login = await http<AuthTokens>("POST", "/auth/login", { body: { email: "admin@example.com", password: "admin password" } });
+		await operator.call(AuthActions.ensureAdmin.name, { email: "admin@example.com", password: "night-owl-console" });
+		const login = await http<AuthTokens>("POST", "/auth/login", { body: { email: "admin@example.com", password: "night-owl-console" } });
 		expect(login.body.user.role).toBe("admin");
 		adminToken = login.body.accessToken;
 		db = new Sequelize(env.databaseUrl, { logging: false });
