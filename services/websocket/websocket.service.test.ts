@@ -86,6 +86,14 @@ describe("websocket service", () => {
 		await expect(open({ token: expired })).rejects.toMatchObject({ message: "INVALID_TOKEN" });
 	});
 
+	it("closes a connection when the token it was opened with expires", async () => {
+		const shortLived = await signAccessToken(testUsers.bob, env.jwtSecret, 2);
+		const { socket } = await open({ token: shortLived });
+		expect(socket.connected).toBe(true);
+		const reason = await new Promise<string>((resolve) => socket.once("disconnect", resolve));
+		expect(reason).toBe("io server disconnect");
+	});
+
 	it("delivers an order.status event to its owner and to admins, not to other shoppers", async () => {
 		const [alice, aliceSecondTab, bob, admin] = await Promise.all([
 			connectAs(testUsers.alice),

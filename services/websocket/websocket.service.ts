@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { decodeJwt } from "jose";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Server as SocketServer } from "socket.io";
 import {
@@ -92,6 +93,8 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 			verifyAccessToken(token, this.settings.config.jwtSecret, this.settings.config.accessTokenTtlSeconds)
 				.then((user) => {
 					socket.data.user = user;
+					// Verified, so its expiry can be read as it is.
+					socket.data.expiresAt = decodeJwt(token).exp! * 1000;
 					next();
 				})
 				.catch(() => next(new Error("INVALID_TOKEN")));
@@ -99,6 +102,9 @@ const WebsocketService: ServiceSchema<ServiceSettingSchema, WebsocketThis> = {
 		this.io.on("connection", (socket) => {
 			const user = socket.data.user as AuthUser;
 			void socket.join(user.role === "admin" ? [rooms.user(user.id), rooms.admins] : [rooms.user(user.id)]);
+			// A connection lives no longer than the token it was opened with; the client reconnects with a fresh one.
+			const expiry = setTimeout(() => socket.disconnect(true), Math.max(0, (socket.data.expiresAt as number) - Date.now()));
+			socket.once("disconnect", () => clearTimeout(expiry));
 		});
 		registerHealthProbe(this, "socket.io", async () => {
 			if (!this.http.listening) throw new Error("not listening");
