@@ -1,11 +1,9 @@
 import type { BrokerOptions, Middleware, Service, ServiceSchema } from "moleculer";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { MiddlewareOptions as ChannelsOptions } from "@moleculer/channels/types/src/index.js";
-import { CHANNEL_MAX_RETRIES } from "./shared/channel-retry.js";
-import { ResilientAmqpAdapter } from "./shared/channels-amqp-adapter.js";
+import { durableChannelsAdapter } from "./shared/channels-amqp-adapter.js";
 import { loadConfig, type AppConfig } from "./shared/config.js";
 import { MessageSigner } from "./shared/messaging/message-signing.js";
-import { DEAD_LETTER, durableExchangeOptions, durableQueueOptions } from "./shared/messaging/topology.js";
 import { ClusterAuthMiddleware } from "./shared/middlewares/cluster-auth.middleware.js";
 import { PermissionsMiddleware } from "./shared/middlewares/permissions.middleware.js";
 import { withoutCredentials } from "./shared/redact.js";
@@ -99,27 +97,7 @@ function nodeServiceWithoutCredentials(): Partial<ServiceSchema> {
 function durableChannelsMiddleware({ transporterUrl, namespace, clusterSecrets }: AppConfig): Middleware {
 	// @moleculer/channels' typings require every option and do not fit moleculer's Middleware type.
 	return ChannelsMiddleware({
-		adapter: transporterUrl
-			? new ResilientAmqpAdapter(
-					{
-						amqp: {
-							url: transporterUrl,
-							socketOptions: { noDelay: true },
-							messageOptions: { persistent: true },
-							// Also the dead-letter queue's; the publisher declares the same.
-							queueOptions: durableQueueOptions(),
-							exchangeOptions: durableExchangeOptions(),
-						},
-						// Prefixes every name as shared/messaging/topology.ts spells it.
-						prefix: namespace,
-						maxInFlight: 10,
-						maxRetries: CHANNEL_MAX_RETRIES,
-						deadLettering: { enabled: true, queueName: DEAD_LETTER },
-					},
-					// Signs what it publishes; a message without a valid signature goes to the dead-letter queue unhandled.
-					{ signer: clusterSecrets && new MessageSigner(clusterSecrets) },
-				)
-			: "Fake",
+		adapter: transporterUrl ? durableChannelsAdapter(transporterUrl, namespace, clusterSecrets && new MessageSigner(clusterSecrets)) : "Fake",
 	} as ChannelsOptions) as unknown as Middleware;
 }
 

@@ -1,7 +1,7 @@
 import type { Channel as AmqpChannel, ChannelModel, ConsumeMessage } from "amqplib";
 import Channels from "@moleculer/channels";
-import { REDELIVERED_COUNT_HEADER } from "./channel-retry.js";
-import { groupQueue } from "./messaging/topology.js";
+import { CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER } from "./channel-retry.js";
+import { DEAD_LETTER, durableExchangeOptions, durableQueueOptions, groupQueue } from "./messaging/topology.js";
 import { describeSignatureFailure, SIGNATURE_HEADER, type MessageSigner, type SignatureFailure } from "./messaging/message-signing.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 
@@ -231,4 +231,32 @@ export class ResilientAmqpAdapter extends AmqpAdapter {
 			this.logger.warn("The channel that delivered a message closed before its answer; RabbitMQ delivers it again:", (err as Error).message);
 		}
 	}
+}
+
+/**
+ * The adapter as every node configures it over RabbitMQ (moleculer.config.ts),
+ * and the tests with it: the queue options shared/messaging/topology.ts spells,
+ * persistent messages, retries with backoff, the dead-letter queue, and, given
+ * a `signer`, signed messages.
+ */
+export function durableChannelsAdapter(url: string, namespace: string, signer?: MessageSigner): ResilientAmqpAdapter {
+	return new ResilientAmqpAdapter(
+		{
+			amqp: {
+				url,
+				socketOptions: { noDelay: true },
+				messageOptions: { persistent: true },
+				// Also the dead-letter queue's; the publisher declares the same.
+				queueOptions: durableQueueOptions(),
+				exchangeOptions: durableExchangeOptions(),
+			},
+			// Prefixes every name as shared/messaging/topology.ts spells it.
+			prefix: namespace,
+			maxInFlight: 10,
+			maxRetries: CHANNEL_MAX_RETRIES,
+			deadLettering: { enabled: true, queueName: DEAD_LETTER },
+		},
+		// Signs what it publishes; a message without a valid signature goes to the dead-letter queue unhandled.
+		{ signer },
+	);
 }

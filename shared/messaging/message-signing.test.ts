@@ -6,12 +6,12 @@ import { Loggers, ServiceBroker, type LoggerBindings, type Middleware, type Serv
 import { deleteChannelQueues } from "../../test/support/cluster.js";
 import { testServers } from "../../test/support/servers.js";
 import { waitFor } from "../../test/support/wait-for.js";
-import { CHANNEL_MAX_RETRIES, REDELIVERED_COUNT_HEADER, redeliveryCount, withBackoff } from "../channel-retry.js";
-import { REJECTED_HEADER, ResilientAmqpAdapter } from "../channels-amqp-adapter.js";
+import { REDELIVERED_COUNT_HEADER, redeliveryCount, withBackoff } from "../channel-retry.js";
+import { durableChannelsAdapter, REJECTED_HEADER } from "../channels-amqp-adapter.js";
 import { Channels, ChannelConsumers } from "../contracts.js";
 import { ConfirmedPublisher } from "./confirmed-publisher.js";
 import { MessageSigner, SIGNATURE_HEADER } from "./message-signing.js";
-import { channelExchange, channelQueue, DEAD_LETTER, deadLetterQueue, durableExchangeOptions, durableQueueOptions } from "./topology.js";
+import { channelExchange, channelQueue, deadLetterQueue } from "./topology.js";
 
 /**
  * Signed durable messages on the real RabbitMQ: what the cluster publishes is
@@ -36,24 +36,9 @@ class CapturedLogger extends Loggers.Base {
 	}
 }
 
-/** A consumer as moleculer.config.ts configures the channels over RabbitMQ, with the adapter given `signer`. */
+/** A consumer with the channels adapter every node uses over RabbitMQ, given `signer`. */
 function consumer(namespace: string, signer: MessageSigner | undefined, service: ServiceSchema, log: string[]): ServiceBroker {
-	const adapter = new ResilientAmqpAdapter(
-		{
-			amqp: {
-				url: testServers.amqpUrl,
-				socketOptions: { noDelay: true },
-				messageOptions: { persistent: true },
-				queueOptions: durableQueueOptions(),
-				exchangeOptions: durableExchangeOptions(),
-			},
-			prefix: namespace,
-			maxInFlight: 10,
-			maxRetries: CHANNEL_MAX_RETRIES,
-			deadLettering: { enabled: true, queueName: DEAD_LETTER },
-		},
-		{ signer },
-	);
+	const adapter = durableChannelsAdapter(testServers.amqpUrl, namespace, signer);
 	const broker = new ServiceBroker({
 		namespace,
 		nodeID: `consumer-${namespace}`,

@@ -23,7 +23,7 @@ import type { Channel, Options } from "amqplib";
  *    before its consumer ever started waits for it, and a queue or exchange
  *    deleted meanwhile exists again before anything more is sent.
  * 4. Consumers subscribe through @moleculer/channels' AMQP adapter, as mended
- *    in shared/channels-amqp-adapter.ts and configured in moleculer.config.ts
+ *    in shared/channels-amqp-adapter.ts and configured by its durableChannelsAdapter
  *    (the options below, `prefix` the namespace, up to 10 messages in
  *    flight). A message is acknowledged once its handler, and so the
  *    consumer's own commit, has finished, on the channel that delivered it;
@@ -75,7 +75,7 @@ export function deadLetterExchange(namespace: string): string {
 
 /**
  * Options of every durable channel queue, here and in the channels adapter
- * (moleculer.config.ts `amqp.queueOptions`, which also applies to its
+ * (durableChannelsAdapter's `amqp.queueOptions`, which also applies to its
  * dead-letter queue): they must be identical, or RabbitMQ refuses the second
  * declaration with PRECONDITION_FAILED. A quorum queue persists every message
  * whatever its delivery mode, so the adapter's retries and dead letters are
