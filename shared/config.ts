@@ -128,12 +128,16 @@ const urlList = (protocols: string[]) =>
 
 const isServiceName = (name: string): name is ServiceName => (ALL_SERVICES as readonly string[]).includes(name);
 
+/** The items of a comma list, trimmed; empty items are not items. */
+const commaList = (raw: string): string[] =>
+	raw
+		.split(",")
+		.map((item) => item.trim())
+		.filter(Boolean);
+
 /** A comma list of known services, as moleculer-runner takes it. */
 const serviceList = makeValidator<readonly ServiceName[]>((raw) => {
-	const names = raw
-		.split(",")
-		.map((name) => name.trim())
-		.filter(Boolean);
+	const names = commaList(raw);
 	const unknown = names.filter((name) => !isServiceName(name));
 	if (unknown.length) refuse(`names unknown services: ${unknown.join(", ")} (known: ${ALL_SERVICES.join(", ")})`);
 	return names.length ? names.filter(isServiceName) : refuse("is set but lists no service");
@@ -141,10 +145,7 @@ const serviceList = makeValidator<readonly ServiceName[]>((raw) => {
 
 /** A comma list of web origins (scheme, host and port, nothing more). */
 const originList = makeValidator<readonly string[]>((raw) => {
-	const origins = raw
-		.split(",")
-		.map((origin) => origin.trim())
-		.filter(Boolean);
+	const origins = commaList(raw);
 	const bad = origins.filter((origin) => !URL.canParse(origin) || new URL(origin).origin !== origin);
 	return bad.length ? refuse(`must list origins such as https://shop.example.com, got ${bad.map((origin) => `"${origin}"`).join(", ")}`) : origins;
 });
@@ -152,10 +153,7 @@ const originList = makeValidator<readonly string[]>((raw) => {
 /** A comma list of secrets, each at least `min` characters (their lengths are not told). */
 const secretList = (min: number) =>
 	makeValidator<readonly string[]>((raw) => {
-		const secrets = raw
-			.split(",")
-			.map((secret) => secret.trim())
-			.filter(Boolean);
+		const secrets = commaList(raw);
 		return secrets.every((secret) => secret.length >= min) ? secrets : refuse(`must list secrets of at least ${min} characters each`);
 	});
 
